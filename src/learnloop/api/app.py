@@ -1,0 +1,48 @@
+"""``create_app(container)``: the FastAPI application. Nothing runs at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from learnloop import __version__
+from learnloop.api.errors import install_error_handlers
+from learnloop.api.observability import ApiMetrics, JobsCollector, RequestMiddleware
+from learnloop.api.routes import admin, datasets, jobs, models, system
+from learnloop.container import Container
+from learnloop.storage.sql.jobs import count_jobs_by_status
+
+
+def create_app(container: Container, *, workers: bool = True) -> FastAPI:
+    """Build the app over ``container``. On startup the container is opened (database checked
+    and migrated) and, with ``workers``, the in-process job runner starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container.open()
+        if workers and container.settings.jobs.workers > 0:
+            container.start_workers()
+        try:
+            yield
+        finally:
+            container.close()
+
+    app = FastAPI(
+        title="learnloop",
+        version=__version__,
+        description="Self-hosted continuous-learning ML service.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    metrics = ApiMetrics()
+    metrics.registry.register(JobsCollector(lambda: count_jobs_by_status(container.job_store)))
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for module in (system, models, datasets, jobs, admin):
+        app.include_router(module.router)
+    app.add_middleware(
+        RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes
+    )
+    return app

@@ -1,0 +1,169 @@
+"""Request ids, JSON access logs, body-size limit and Prometheus metrics.
+
+``RequestMiddleware`` is plain ASGI (no per-request task hops): it takes ``X-Request-ID`` from
+the request or makes one, echoes it on the response, refuses bodies over the limit with 413,
+and records a counter and a latency histogram labelled by route template, method and status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from learnloop.core.ids import new_id
+from learnloop.core.records import JobStatus
+from learnloop.logs import request_id_var
+
+access_log = logging.getLogger("learnloop.access")
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class ApiMetrics:
+    """The app's Prometheus registry (one per app, so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "learnloop_http_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "learnloop_http_request_duration_seconds",
+            "HTTP request latency by route template and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "learnloop_predictions_total",
+            "Items predicted by model and version.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.prediction_latency = Histogram(
+            "learnloop_prediction_duration_seconds",
+            "Model prediction latency (one request, all its items).",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+
+class JobsCollector:
+    """Counts jobs by status at scrape time."""
+
+    def __init__(self, count_by_status: Any) -> None:
+        self.count_by_status = count_by_status
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily("learnloop_jobs", "Jobs by status.", labels=["status"])
+        counts = self.count_by_status()
+        for status in JobStatus:
+            gauge.add_metric([status.value], counts.get(status.value, 0))
+        yield gauge
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        rid = headers.get(b"x-request-id", b"").decode()[:64] or new_id()
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = 500
+        length = headers.get(b"content-length")
+        try:
+            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+                status = 413
+                await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body_bytes:
+                        raise BodyTooLarge
+                return message
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except BodyTooLarge:
+                status = 413
+                await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "<unmatched>")
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(elapsed)
+            if template not in ("/metrics", "/v1/health"):
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int, rid: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": "PayloadTooLarge",
+            "message": f"request body over {limit} bytes",
+            "issues": [],
+        },
+        "request_id": rid,
+    }
+
+
+async def _send_json(send: Send, status: int, rid: str, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,141 @@
+"""Models, versions, aliases (set, history, rollback) and champion prediction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Request
+
+from learnloop.api.schemas import (
+    AliasAtResponse,
+    AliasEventResponse,
+    CreateModelRequest,
+    ModelResponse,
+    PredictRequest,
+    PredictResponse,
+    RollbackRequest,
+    SetAliasRequest,
+    VersionResponse,
+)
+from learnloop.api.security import Predictor, Reader, Writer, container_of
+from learnloop.core.auth import Principal
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.get("")
+def list_models(request: Request, principal: Principal = Reader) -> list[ModelResponse]:
+    return [ModelResponse.of(m) for m in container_of(request).registry.list_models()]
+
+
+@router.post("", status_code=201)
+def create_model(
+    body: CreateModelRequest, request: Request, principal: Principal = Writer
+) -> ModelResponse:
+    c = container_of(request)
+    c.families.get(body.family)
+    record = c.registry.ensure_model(
+        body.name, body.family, actor=principal.name, description=body.description
+    )
+    return ModelResponse.of(record)
+
+
+@router.get("/{name}")
+def get_model(name: str, request: Request, principal: Principal = Reader) -> ModelResponse:
+    return ModelResponse.of(container_of(request).registry.get_model(name))
+
+
+@router.get("/{name}/versions")
+def list_versions(
+    name: str, request: Request, principal: Principal = Reader
+) -> list[VersionResponse]:
+    return [VersionResponse.of(v) for v in container_of(request).registry.list_versions(name)]
+
+
+@router.get("/{name}/versions/{version}")
+def get_version(
+    name: str, version: str, request: Request, principal: Principal = Reader
+) -> VersionResponse:
+    return VersionResponse.of(container_of(request).registry.get_version(name, version))
+
+
+@router.get("/{name}/aliases/history")
+def alias_history(
+    name: str,
+    request: Request,
+    alias: str | None = Query(None, description="Only this alias."),
+    principal: Principal = Reader,
+) -> list[AliasEventResponse]:
+    events = container_of(request).registry.alias_history(name, alias)
+    return [AliasEventResponse.of(e) for e in events]
+
+
+@router.get("/{name}/aliases/{alias}")
+def alias_at(
+    name: str,
+    alias: str,
+    request: Request,
+    at: datetime | None = Query(None, description="Point in time (ISO 8601); default now."),
+    principal: Principal = Reader,
+) -> AliasAtResponse:
+    """Which version ``alias`` pointed to at time ``at`` (from the alias history)."""
+    registry = container_of(request).registry
+    registry.get_model(name)
+    if at is None:
+        return AliasAtResponse(
+            model=name,
+            alias=alias,
+            at=datetime.now().astimezone(),
+            version=registry.current(name, alias),
+        )
+    if at.tzinfo is None:
+        at = at.astimezone()
+    return AliasAtResponse(
+        model=name, alias=alias, at=at, version=registry.version_at(name, alias, at)
+    )
+
+
+@router.put("/{name}/aliases/{alias}")
+def set_alias(
+    name: str, alias: str, body: SetAliasRequest, request: Request, principal: Principal = Writer
+) -> AliasEventResponse:
+    event = container_of(request).registry.set_alias(
+        name, alias, body.version, actor=principal.name, reason=body.reason
+    )
+    return AliasEventResponse.of(event)
+
+
+@router.delete("/{name}/aliases/{alias}")
+def delete_alias(
+    name: str, alias: str, request: Request, principal: Principal = Writer
+) -> AliasEventResponse:
+    event = container_of(request).registry.delete_alias(name, alias, actor=principal.name)
+    return AliasEventResponse.of(event)
+
+
+@router.post("/{name}/aliases/{alias}/rollback")
+def rollback(
+    name: str,
+    alias: str,
+    request: Request,
+    body: RollbackRequest | None = None,
+    principal: Principal = Writer,
+) -> AliasEventResponse:
+    reason = body.reason if body else ""
+    event = container_of(request).registry.rollback(
+        name, alias, actor=principal.name, reason=reason
+    )
+    return AliasEventResponse.of(event)
+
+
+@router.post("/{name}/predict")
+def predict(
+    name: str, body: PredictRequest, request: Request, principal: Principal = Predictor
+) -> PredictResponse:
+    """Predict with the ``champion`` alias (or the alias/version given in the body)."""
+    c = container_of(request)
+    result = c.prediction.predict(name, body.inputs, alias=body.alias, version=body.version)
+    metrics = request.app.state.metrics
+    metrics.predictions.labels(name, result.version).inc(len(result.outputs))
+    metrics.prediction_latency.labels(name, result.version).observe(result.latency_ms / 1000)
+    return PredictResponse(**result.__dict__)

@@ -1,0 +1,214 @@
+"""Wire types of the /v1 API (``…Request`` in, ``…Response`` out)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from learnloop.core.records import (
+    AliasEvent,
+    ApiKeyRecord,
+    AuditEvent,
+    DatasetRecord,
+    JobEvent,
+    JobRecord,
+    ModelRecord,
+    VersionRecord,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateModelRequest(Strict):
+    name: str
+    family: str
+    description: str = ""
+
+
+class ModelResponse(BaseModel):
+    name: str
+    family: str
+    description: str
+    created_at: datetime
+    aliases: dict[str, str]
+    latest_version: str | None
+
+    @classmethod
+    def of(cls, r: ModelRecord) -> ModelResponse:
+        return cls(**r.__dict__)
+
+
+class VersionResponse(BaseModel):
+    model: str
+    version: str
+    family: str
+    created_at: datetime
+    run_id: str | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    dataset_id: str | None
+    code_version: str
+    aliases: list[str]
+
+    @classmethod
+    def of(cls, r: VersionRecord) -> VersionResponse:
+        d = {k: v for k, v in r.__dict__.items() if k != "source"}
+        return cls(**{**d, "aliases": list(r.aliases)})
+
+
+class SetAliasRequest(Strict):
+    version: str = Field(description="Version number the alias should point at.")
+    reason: str = ""
+
+
+class RollbackRequest(Strict):
+    reason: str = ""
+
+
+class AliasEventResponse(BaseModel):
+    id: int
+    model: str
+    alias: str
+    action: str
+    from_version: str | None
+    to_version: str | None
+    actor: str
+    reason: str
+    at: datetime
+
+    @classmethod
+    def of(cls, e: AliasEvent) -> AliasEventResponse:
+        return cls(**e.__dict__)
+
+
+class AliasAtResponse(BaseModel):
+    model: str
+    alias: str
+    at: datetime
+    version: str | None
+
+
+class DatasetResponse(BaseModel):
+    id: str
+    family: str
+    name: str
+    rows: int
+    content_hash: str
+    source: str
+    columns: list[dict[str, str]]
+    created_at: datetime
+    synthetic: bool
+
+    @classmethod
+    def of(cls, r: DatasetRecord) -> DatasetResponse:
+        return cls(
+            id=r.id,
+            family=r.family,
+            name=r.name,
+            rows=r.rows,
+            content_hash=r.content_hash,
+            source=r.source,
+            columns=[{"name": n, "dtype": t} for n, t in r.schema],
+            created_at=r.created_at,
+            synthetic=r.synthetic,
+        )
+
+
+class SubmitJobRequest(Strict):
+    kind: str = Field(description="Job kind, e.g. `train`.")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Literal["high", "normal", "low"] | int = "normal"
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
+class JobResponse(BaseModel):
+    id: str
+    kind: str
+    status: str
+    priority: int
+    progress: float
+    message: str
+    attempts: int
+    max_attempts: int
+    control: str | None
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    traceback: str | None
+    submitted_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+
+    @classmethod
+    def of(cls, j: JobRecord) -> JobResponse:
+        d = {k: v for k, v in j.__dict__.items() if k in cls.model_fields}
+        return cls(**{**d, "status": j.status.value, "control": j.control and j.control.value})
+
+
+class JobEventResponse(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    message: str
+    fraction: float | None
+    metrics: dict[str, float]
+
+    @classmethod
+    def of(cls, e: JobEvent) -> JobEventResponse:
+        return cls(**{k: v for k, v in e.__dict__.items() if k != "job_id"})
+
+
+class PredictRequest(Strict):
+    inputs: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    alias: str | None = Field(None, description="Alias to serve (default `champion`).")
+    version: str | None = Field(None, description="Explicit version (overrides alias).")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    alias: str | None
+    outputs: list[dict[str, Any]]
+    latency_ms: float
+
+
+class CreateKeyRequest(Strict):
+    role: str
+    name: str = ""
+
+
+class KeyResponse(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, r: ApiKeyRecord) -> KeyResponse:
+        return cls(**r.__dict__)
+
+
+class CreatedKeyResponse(KeyResponse):
+    key: str = Field(description="The secret; shown only in this response.")
+
+
+class AuditEventResponse(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    request_id: str | None
+
+    @classmethod
+    def of(cls, e: AuditEvent) -> AuditEventResponse:
+        return cls(**e.__dict__)

@@ -1,0 +1,26 @@
+"""The Typer application: commands grouped by concern in sibling modules."""
+
+from __future__ import annotations
+
+import typer
+
+from learnloop.cli import jobs, registry, server
+
+app = typer.Typer(
+    name="learnloop",
+    help="learnloop — serve, record, learn from feedback, retrain, roll out safely.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(server.serve)
+app.command()(server.worker)
+app.command()(server.migrate)
+app.command()(server.demo)
+app.command()(jobs.train)
+app.command()(registry.predict)
+app.add_typer(server.keys_app, name="keys")
+app.add_typer(jobs.dataset_app, name="dataset")
+app.add_typer(jobs.jobs_app, name="jobs")
+app.add_typer(registry.models_app, name="models")
+app.add_typer(registry.versions_app, name="versions")
+app.add_typer(registry.alias_app, name="alias")

@@ -1,0 +1,139 @@
+"""Composition root: settings → concrete backends → services.
+
+Nothing here runs at import time. ``Container(settings)`` opens nothing until ``open()``:
+that checks the database (refusing corrupt or foreign ones), applies migrations when
+``database.migrate_on_start`` is set, and builds the services.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from learnloop.core.auth import KeyService
+from learnloop.core.catalog import FamilyCatalog
+from learnloop.core.datasets import DatasetService
+from learnloop.core.errors import StorageError
+from learnloop.core.jobs import JobHandler, JobRunner, JobService, RunnerConfig
+from learnloop.core.registry import RegistryService
+from learnloop.core.serving import PredictionService
+from learnloop.loop.training import TrainingService
+from learnloop.settings import Settings
+from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
+from learnloop.storage.sql.database import Database
+from learnloop.storage.sql.jobs import SqlJobStore
+from learnloop.storage.sql.stores import (
+    SqlAliasHistory,
+    SqlAuditLog,
+    SqlDatasetCatalog,
+    SqlKeyStore,
+)
+
+log = logging.getLogger("learnloop")
+
+
+class Container:
+    """Holds one instance of every backend and service for a process."""
+
+    def __init__(self, settings: Settings | None = None, *, migrate: bool | None = None) -> None:
+        self.settings = settings or Settings()
+        self._migrate = self.settings.database.migrate_on_start if migrate is None else migrate
+        self._opened = False
+        self.runner: JobRunner | None = None
+
+    def open(self) -> Container:
+        if self._opened:
+            return self
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        if self._migrate:
+            before, after = self.db.migrate()
+            if before != after:
+                log.info("database migrated", extra={"from": before, "to": after})
+        elif not (self.db.check() and self.db.is_current()):
+            raise StorageError("database is not migrated to this version: run `learnloop migrate`")
+        self._opened = True
+        return self
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+    # -- backends -------------------------------------------------------------------------------
+
+    @cached_property
+    def db(self) -> Database:
+        s = self.settings.database
+        return Database(
+            self.settings.database_url, busy_timeout_ms=s.busy_timeout_ms, pool_size=s.pool_size
+        )
+
+    @cached_property
+    def families(self) -> FamilyCatalog:
+        return FamilyCatalog.default()
+
+    @cached_property
+    def model_registry(self) -> MlflowModelRegistry:
+        return MlflowModelRegistry(
+            self.settings.tracking_uri,
+            self.settings.artifact_root,
+            self.settings.registry.experiment,
+            cache_dir=self.settings.home / "models",
+        )
+
+    @cached_property
+    def audit(self) -> SqlAuditLog:
+        return SqlAuditLog(self.db)
+
+    @cached_property
+    def job_store(self) -> SqlJobStore:
+        return SqlJobStore(self.db)
+
+    # -- services -----------------------------------------------------------------------------
+
+    @cached_property
+    def keys(self) -> KeyService:
+        return KeyService(SqlKeyStore(self.db), self.audit)
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        return RegistryService(self.model_registry, SqlAliasHistory(self.db), self.audit)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        return DatasetService(
+            SqlDatasetCatalog(self.db), self.families, self.settings.datasets_dir, self.audit
+        )
+
+    @cached_property
+    def training(self) -> TrainingService:
+        return TrainingService(self.families, self.datasets, self.registry)
+
+    @cached_property
+    def prediction(self) -> PredictionService:
+        return PredictionService(
+            self.registry, self.families, alias_ttl_s=self.settings.api.alias_cache_ttl_s
+        )
+
+    @cached_property
+    def job_handlers(self) -> dict[str, JobHandler]:
+        return {"train": self.training.run_job}
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self.job_store, self.audit, lambda: set(self.job_handlers))
+
+    def start_workers(self, threads: int | None = None) -> JobRunner:
+        """Start a job runner in this process (idempotent)."""
+        if self.runner is None:
+            j = self.settings.jobs
+            self.runner = JobRunner(
+                self.job_store,
+                self.job_handlers,
+                self.settings.checkpoints_dir,
+                RunnerConfig(j.poll_interval_s, j.heartbeat_interval_s, j.heartbeat_timeout_s),
+            )
+            self.runner.start(j.workers if threads is None else threads)
+        return self.runner

@@ -1,0 +1,171 @@
+"""Protocols of the SQL-backed stores the core services use.
+
+Every implementation is safe to share between threads and between processes that open the same
+database; methods run in their own transaction unless stated otherwise. Lookups of missing
+things return ``None``; writes that clash raise :class:`~learnloop.core.errors.Conflict`.
+The contract suite in ``learnloop.testing.stores`` runs against SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from learnloop.core.records import (
+    AliasEvent,
+    ApiKeyRecord,
+    AuditEvent,
+    DatasetRecord,
+    JobControl,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    WorkerRecord,
+)
+
+
+class JobStore(Protocol):
+    """Durable job queue. ``claim`` hands a queued job to exactly one worker, also when many
+    workers in many processes claim at once."""
+
+    def submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        priority: int = 0,
+        max_attempts: int = 3,
+        submitted_by: str = "",
+    ) -> JobRecord: ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def list(
+        self, *, status: JobStatus | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[JobRecord]: ...
+
+    def claim(self, worker_id: str, kinds: Sequence[str]) -> JobRecord | None:
+        """Move the highest-priority, oldest queued job of ``kinds`` to running; attempts += 1."""
+        ...
+
+    def heartbeat(self, job_id: str, worker_id: str) -> JobControl | None:
+        """Refresh a running job's heartbeat; return any pending control request.
+
+        Raises ``Conflict`` if the job is no longer running on ``worker_id`` (it was re-queued)."""
+        ...
+
+    def report(
+        self,
+        job_id: str,
+        *,
+        fraction: float | None,
+        message: str,
+        metrics: Mapping[str, float] | None = None,
+        kind: str = "progress",
+    ) -> None:
+        """Append an event; progress events also update the job's progress and message."""
+        ...
+
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        status: JobStatus,
+        *,
+        result: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> JobRecord:
+        """Leave running for ``status`` (succeeded/failed/cancelled/paused, or queued to retry)."""
+        ...
+
+    def request_control(self, job_id: str, control: JobControl) -> JobRecord:
+        """Ask a job to pause or cancel. Queued/paused jobs are cancelled at once; a queued job
+        asked to pause is paused at once. Raises ``Conflict`` for finished jobs."""
+        ...
+
+    def resume(self, job_id: str) -> JobRecord:
+        """Re-queue a paused job (``Conflict`` unless paused)."""
+        ...
+
+    def requeue_stale(self, older_than: datetime) -> list[JobRecord]:
+        """Re-queue running jobs whose heartbeat is older than ``older_than`` (their worker
+        died); jobs out of attempts are failed instead. Returns the jobs changed."""
+        ...
+
+    def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]: ...
+
+    def worker_beat(self, worker_id: str, host: str, pid: int) -> None:
+        """Register or refresh a worker process."""
+        ...
+
+    def workers(self, alive_since: datetime) -> list[WorkerRecord]: ...
+
+    def worker_gone(self, worker_id: str) -> None: ...
+
+
+class AuditLog(Protocol):
+    """Append-only log of every change. There is no update or delete."""
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        detail: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> AuditEvent: ...
+
+    def list(
+        self, *, target: str | None = None, action: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]: ...
+
+
+class KeyStore(Protocol):
+    """API keys, stored as hashes only."""
+
+    def add(
+        self, key_id: str, name: str, role: str, key_hash: str, created_by: str
+    ) -> ApiKeyRecord: ...
+
+    def find(self, key_hash: str) -> ApiKeyRecord | None:
+        """The active (not revoked) key with this hash."""
+        ...
+
+    def list(self) -> list[ApiKeyRecord]: ...
+
+    def revoke(self, key_id: str) -> ApiKeyRecord | None: ...
+
+
+class AliasHistory(Protocol):
+    """Every alias move, so 'what was X at time T' and rollback work."""
+
+    def record(
+        self,
+        model: str,
+        alias: str,
+        action: str,
+        from_version: str | None,
+        to_version: str | None,
+        actor: str,
+        reason: str,
+    ) -> AliasEvent: ...
+
+    def history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
+        """Oldest first."""
+        ...
+
+    def version_at(self, model: str, alias: str, at: datetime) -> str | None: ...
+
+
+class DatasetCatalog(Protocol):
+    """Metadata of immutable dataset snapshots (the data lives in Parquet files)."""
+
+    def add(self, record: DatasetRecord) -> DatasetRecord:
+        """Insert; if a snapshot with this id exists, return the stored one unchanged."""
+        ...
+
+    def get(self, dataset_id: str) -> DatasetRecord | None: ...
+
+    def list(self, family: str | None = None, limit: int = 100) -> list[DatasetRecord]: ...

@@ -1,0 +1,1 @@
+"""The learning loop: training, tuning, evaluation, monitoring, policy."""

@@ -1,0 +1,129 @@
+"""learnloop's one settings tree — the only module that reads the environment.
+
+Every field can be set with an environment variable: prefix ``LEARNLOOP_``, nested fields joined
+with ``__`` (e.g. ``LEARNLOOP_DATABASE__URL``, ``LEARNLOOP_JOBS__WORKERS``). A ``.env`` file in
+the working directory is read too. All state lives under ``home`` unless a URL points elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    """The SQL store: metadata, jobs, audit log, keys, alias history."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
+        "Unset: SQLite file `<home>/learnloop.db`.",
+    )
+    busy_timeout_ms: int = Field(
+        30_000, ge=0, description="SQLite: how long a writer waits for the lock before failing."
+    )
+    pool_size: int = Field(5, ge=1, description="PostgreSQL: connections kept per process.")
+    migrate_on_start: bool = Field(
+        True, description="Apply pending migrations when `serve`/`worker` start."
+    )
+
+
+class RegistrySettings(BaseModel):
+    """The MLflow model registry and tracking store."""
+
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (a server URL or a database URI). "
+        "Unset: SQLite store `<home>/mlflow.db`.",
+    )
+    artifact_root: str | None = Field(
+        None, description="Where MLflow writes artifacts. Unset: `<home>/mlartifacts`."
+    )
+    experiment: str = Field("learnloop", description="MLflow experiment that training runs use.")
+
+
+class JobSettings(BaseModel):
+    """The durable job runner."""
+
+    workers: int = Field(
+        1, ge=0, description="Worker threads started inside `learnloop serve` (0: none)."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="How often an idle worker looks for work."
+    )
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, description="How often a running job's heartbeat is written."
+    )
+    heartbeat_timeout_s: float = Field(
+        30.0, gt=0, description="A running job whose heartbeat is older than this is re-queued."
+    )
+    max_attempts: int = Field(3, ge=1, description="Attempts before a job whose worker died fails.")
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API."""
+
+    auth_enabled: bool = Field(
+        True, description="Require an API key on every /v1 route but health."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Requests with a larger body get 413."
+    )
+    alias_cache_ttl_s: float = Field(
+        2.0, ge=0, description="How long a resolved alias is cached by the predict route."
+    )
+
+
+class LoggingSettings(BaseModel):
+    """Logs."""
+
+    level: str = Field("INFO", description="Root log level.")
+    json_format: bool = Field(True, description="One JSON object per line (else plain text).")
+
+
+class Settings(BaseSettings):
+    """Root of learnloop's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEARNLOOP_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        Path(".learnloop"),
+        description="Folder for all local state: database, MLflow store, artifacts, datasets.",
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)  # type: ignore[arg-type]
+    jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
+    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.home / 'learnloop.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.registry.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        return self.registry.artifact_root or (self.home / "mlartifacts").as_uri()
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"

@@ -1,0 +1,1 @@
+"""Backends behind the protocols of ``learnloop.core``."""

@@ -1,0 +1,1 @@
+"""SQL backends (SQLite by default, PostgreSQL by URL) with Alembic migrations."""

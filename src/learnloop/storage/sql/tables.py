@@ -1,0 +1,154 @@
+"""ORM tables of the SQL store. Changing one needs a new migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: sa.JSON}
+
+
+class MetaRow(Base):
+    """Marks a database as learnloop's (``app = learnloop``) and records its schema."""
+
+    __tablename__ = "learnloop_meta"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(256))
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (sa.Index("ix_jobs_claim", "status", "priority", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    priority: Mapped[int] = mapped_column(default=0)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    control: Mapped[str | None] = mapped_column(sa.String(16))
+    worker_id: Mapped[str | None] = mapped_column(sa.String(64))
+    submitted_by: Mapped[str] = mapped_column(sa.String(128), default="")
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    traceback: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    event_seq: Mapped[int] = mapped_column(default=0)
+
+
+class JobEventRow(Base):
+    __tablename__ = "job_events"
+
+    job_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    fraction: Mapped[float | None]
+    metrics: Mapped[dict[str, Any] | None]
+
+
+class WorkerRow(Base):
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """Append-only: triggers created by the migration refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    target: Mapped[str] = mapped_column(sa.String(255), index=True)
+    detail: Mapped[dict[str, Any]]
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), default="")
+    role: Mapped[str] = mapped_column(sa.String(16))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(sa.String(128), default="")
+    revoked_at: Mapped[datetime | None]
+
+
+class AliasEventRow(Base):
+    __tablename__ = "alias_events"
+    __table_args__ = (sa.Index("ix_alias_events_lookup", "model", "alias", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model: Mapped[str] = mapped_column(sa.String(255))
+    alias: Mapped[str] = mapped_column(sa.String(255))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    from_version: Mapped[str | None] = mapped_column(sa.String(32))
+    to_version: Mapped[str | None] = mapped_column(sa.String(32))
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    at: Mapped[datetime]
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(sa.String(64), index=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    rows: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.Text)
+    path: Mapped[str] = mapped_column(sa.Text)
+    schema: Mapped[dict[str, Any]]
+    manifest: Mapped[dict[str, Any]]
+    synthetic: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
