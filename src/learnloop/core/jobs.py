@@ -16,6 +16,7 @@ any other exception is retried while attempts remain (``max_attempts``).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -105,10 +106,10 @@ class JobService:
 
     def list(
         self, *, status: JobStatus | None = None, kind: str | None = None, limit: int = 100
-    ) -> list[JobRecord]:
+    ) -> builtins.list[JobRecord]:
         return self.store.list(status=status, kind=kind, limit=limit)
 
-    def events(self, job_id: str, after_seq: int = 0) -> list[JobEvent]:
+    def events(self, job_id: str, after_seq: int = 0) -> builtins.list[JobEvent]:
         self.get(job_id)
         return self.store.events(job_id, after_seq)
 

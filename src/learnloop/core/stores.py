@@ -8,6 +8,7 @@ The contract suite in ``learnloop.testing.stores`` runs against SQLite and Postg
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,7 +44,7 @@ class JobStore(Protocol):
 
     def list(
         self, *, status: JobStatus | None = None, kind: str | None = None, limit: int = 100
-    ) -> list[JobRecord]: ...
+    ) -> builtins.list[JobRecord]: ...
 
     def claim(self, worker_id: str, kinds: Sequence[str]) -> JobRecord | None:
         """Move the highest-priority, oldest queued job of ``kinds`` to running; attempts += 1."""
@@ -89,18 +90,20 @@ class JobStore(Protocol):
         """Re-queue a paused job (``Conflict`` unless paused)."""
         ...
 
-    def requeue_stale(self, older_than: datetime) -> list[JobRecord]:
+    def requeue_stale(self, older_than: datetime) -> builtins.list[JobRecord]:
         """Re-queue running jobs whose heartbeat is older than ``older_than`` (their worker
         died); jobs out of attempts are failed instead. Returns the jobs changed."""
         ...
 
-    def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]: ...
+    def events(
+        self, job_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> builtins.list[JobEvent]: ...
 
     def worker_beat(self, worker_id: str, host: str, pid: int) -> None:
         """Register or refresh a worker process."""
         ...
 
-    def workers(self, alive_since: datetime) -> list[WorkerRecord]: ...
+    def workers(self, alive_since: datetime) -> builtins.list[WorkerRecord]: ...
 
     def worker_gone(self, worker_id: str) -> None: ...
 
@@ -119,7 +122,7 @@ class AuditLog(Protocol):
 
     def list(
         self, *, target: str | None = None, action: str | None = None, limit: int = 100
-    ) -> list[AuditEvent]: ...
+    ) -> builtins.list[AuditEvent]: ...
 
 
 class KeyStore(Protocol):

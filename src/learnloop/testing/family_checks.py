@@ -64,7 +64,7 @@ class FamilyCheck:
         self.check_save_load(model, items, outputs)
         self.check_evaluate(model)
         self.check_fresh_instance(params, items)
-        self.check_pause_resume(params, items, outputs, resume_must_match=straight >= 2)
+        self.check_pause_resume(params, items, outputs, straight_checkpoints=straight)
 
     def check_validation(self, params: Any) -> None:
         issues = self.family_cls.validate_frame(self.frame, params)
@@ -137,8 +137,13 @@ class FamilyCheck:
         raise AssertionError(f"{self.label}: predict on an unfitted instance did not raise")
 
     def check_pause_resume(
-        self, params: Any, items: Sequence[Any], outputs: list[Any], *, resume_must_match: bool
+        self, params: Any, items: Sequence[Any], outputs: list[Any], *, straight_checkpoints: int
     ) -> None:
+        """Pause after the first checkpoint, then resume on the same folder.
+
+        The resumed fit must report progress above 0 first and, when a straight fit saves two
+        checkpoints or more, save fewer than that (it did not start over) and predict like it.
+        """
         folder = self.folder / "paused"
         paused = LocalFitContext(checkpoint_dir=folder, stop_after_checkpoints=1)
         try:
@@ -155,7 +160,12 @@ class FamilyCheck:
         self.require(resumed_ctx.events, "the resumed fit reported no progress")
         first = resumed_ctx.events[0].fraction
         self.require(first > 0, f"the resumed fit started over (first progress {first})")
-        if resume_must_match:
+        if straight_checkpoints >= 2:
+            redone = resumed_ctx.checkpoints_saved
+            self.require(
+                redone < straight_checkpoints,
+                f"the resumed fit started over ({redone} checkpoints, as many as a straight fit)",
+            )
             difference = _difference(_dumps(resumed.predict(items)), _dumps(outputs))
             self.require(
                 difference is None,

@@ -268,11 +268,15 @@ def grow_estimator(
             return linear.fit(data.x_train, data.y_train)
         return Ridge(alpha=1.0).fit(data.x_train, data.y_train)
     model = copy.deepcopy(previous) if previous is not None else _new_warm_start(params, data)
-    size = "n_estimators" if params.estimator == "random_forest" else "max_iter"
-    model.set_params(**{size: rounds_done + rounds})
+    if params.estimator == "hist_gradient_boosting":
+        return model.set_params(max_iter=rounds_done + rounds).fit(data.x_train, data.y_train)
+    # Forests grow on every core but predict on one: thread start-up costs more than it saves
+    # on the small batches a served model sees.
+    model.set_params(n_estimators=rounds_done + rounds, n_jobs=-1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not recommended for warm_start.*")
-        return model.fit(data.x_train, data.y_train)
+        model.fit(data.x_train, data.y_train)
+    return model.set_params(n_jobs=1)
 
 
 def _new_warm_start(params: TabularParams, data: TrainingData) -> Any:
@@ -284,7 +288,6 @@ def _new_warm_start(params: TabularParams, data: TrainingData) -> Any:
             max_depth=params.max_depth,
             random_state=params.seed,
             warm_start=True,
-            n_jobs=-1,
             **weights,
         )
     boosting = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor

@@ -116,6 +116,9 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
         issues = super().validate_frame(frame, params)
         if issues:
             return issues
+        duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        if duplicated:
+            return [Issue(name, "the column name appears more than once") for name in duplicated]
         if len(frame) < MIN_ROWS:
             issues.append(Issue("<rows>", f"{len(frame)} rows; at least {MIN_ROWS} are needed"))
         target = params.target if params is not None else None

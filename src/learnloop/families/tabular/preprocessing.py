@@ -32,7 +32,7 @@ from learnloop.core.datasets import read_table as read_table  # re-exported for 
 from learnloop.core.errors import Issue, SchemaMismatch
 
 FeatureKind = Literal["numeric", "categorical", "datetime"]
-DATETIME_PARTS = ("year", "month", "day", "dayofweek")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week")
 CLASSIFICATION_MAX_INTEGERS = 20  # auto task: at most this many distinct integers → classes
 ID_MIN_ROWS = 20  # below this many rows a column is never called id-like
 ID_UNIQUE_RATIO = 0.5

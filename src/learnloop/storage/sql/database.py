@@ -12,6 +12,7 @@ migrated by a newer learnloop all raise :class:`StorageError` before anything is
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -98,31 +99,26 @@ class Database:
     def check(self) -> str | None:
         """Verify the database is empty or learnloop's; return its migration revision.
 
-        Raises ``StorageError`` for corrupt, foreign or too-new databases."""
+        Raises ``StorageError`` for corrupt, foreign or too-new databases. SQLite files are
+        probed through a read-only connection, so a refused file is left byte-for-byte as is."""
         try:
-            with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    ok = conn.exec_driver_sql("PRAGMA quick_check").scalar()
-                    if ok != "ok":
-                        raise StorageError(f"database {self._where()} is corrupt: {ok}")
-                tables = set(sa.inspect(conn).get_table_names())
-                if not tables:
-                    return None
-                if "learnloop_meta" not in tables:
-                    shown = ", ".join(sorted(tables)[:5])
-                    raise StorageError(
-                        f"database {self._where()} holds tables ({shown}) but is not a "
-                        "learnloop database; refusing to use it. Point LEARNLOOP_DATABASE__URL "
-                        "or LEARNLOOP_HOME elsewhere."
-                    )
-                app = conn.execute(
-                    sa.text("SELECT value FROM learnloop_meta WHERE key = 'app'")
-                ).scalar()
-                if app != APP_MARKER:
-                    raise StorageError(f"database {self._where()} is not a learnloop database")
-                revision = MigrationContext.configure(conn).get_current_revision()
-        except sa.exc.DatabaseError as e:
-            raise StorageError(f"cannot read database {self._where()}: {e.orig}") from e
+            if self.is_sqlite:
+                tables, app, revision = self._probe_sqlite()
+            else:
+                tables, app, revision = self._probe(self.engine)
+        except (sa.exc.DatabaseError, sqlite3.DatabaseError) as e:
+            raise StorageError(f"cannot read database {self._where()}: {e}") from e
+        if not tables:
+            return None
+        if "learnloop_meta" not in tables:
+            shown = ", ".join(sorted(tables)[:5])
+            raise StorageError(
+                f"database {self._where()} holds tables ({shown}) but is not a learnloop "
+                "database; refusing to use it. Point LEARNLOOP_DATABASE__URL or LEARNLOOP_HOME "
+                "elsewhere."
+            )
+        if app != APP_MARKER:
+            raise StorageError(f"database {self._where()} is not a learnloop database")
         known = {s.revision for s in ScriptDirectory.from_config(self._alembic()).walk_revisions()}
         if revision is not None and revision not in known:
             raise StorageError(
@@ -130,6 +126,41 @@ class Database:
                 f"(revision {revision}); upgrade learnloop to use it"
             )
         return revision
+
+    def _probe_sqlite(self) -> tuple[set[str], str | None, str | None]:
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or not Path(path).exists():
+            return set(), None, None
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise StorageError(f"database {self._where()} is corrupt: {ok}")
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            app = revision = None
+            if "learnloop_meta" in tables:
+                row = conn.execute("SELECT value FROM learnloop_meta WHERE key = 'app'").fetchone()
+                app = row[0] if row else None
+            if "alembic_version" in tables:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                revision = row[0] if row else None
+            return tables, app, revision
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _probe(engine: Engine) -> tuple[set[str], str | None, str | None]:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            app = revision = None
+            if "learnloop_meta" in tables:
+                app = conn.execute(
+                    sa.text("SELECT value FROM learnloop_meta WHERE key = 'app'")
+                ).scalar()
+                revision = MigrationContext.configure(conn).get_current_revision()
+            return tables, app, revision
 
     def migrate(self) -> tuple[str | None, str]:
         """Check, then apply pending migrations. Returns (revision before, revision after)."""
