@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from learnloop.core.errors import Conflict, InvalidInput, JobPaused, SchemaMismatch
+from learnloop.core.errors import (
+    Conflict,
+    InvalidInput,
+    JobPaused,
+    SchemaMismatch,
+    StorageError,
+)
+from learnloop.core.family import FitResult
 from learnloop.core.fitting import LocalFitContext
 from learnloop.families.tabular import TabularFamily, read_table
 from learnloop.families.tabular.preprocessing import (
@@ -43,7 +50,10 @@ def split(ai4i_frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def classifier(split: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[TabularFamily, object]:
+def classifier(
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> tuple[TabularFamily, FitResult, LocalFitContext]:
+    """LightGBM with default params predicting ``Machine failure`` on the sample."""
     family = TabularFamily({"target": FAILURE, "drop_columns": LEAKS})
     ctx = LocalFitContext()
     result = family.fit(split[0], ctx)
@@ -310,12 +320,28 @@ def test_save_and_load_predict_the_same(classifier, split, tmp_path: Path) -> No
     assert air["max"] <= split[0]["Air temperature [K]"].max()
 
 
+def test_loading_a_folder_without_a_model_fails_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "tabular.json").write_text('{"params": {"target": "y"}}')
+    with pytest.raises(StorageError):
+        TabularFamily.load(tmp_path)
+
+
+def test_a_class_seen_once_is_learnt_not_held_out() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=30), "y": ["a"] * 20 + ["b"] * 9 + ["z"]})
+    family = TabularFamily({"target": "y", "n_estimators": 5})
+    result = family.fit(frame, LocalFitContext())
+    assert result.info["classes"] == ["a", "b", "z"]
+    outputs = family.predict_frame(frame.head(2))
+    assert all(set(o.probabilities) == {"a", "b", "z"} for o in outputs)
+
+
 def test_lightgbm_explanations_sum_to_the_log_odds(classifier, split) -> None:
     family = classifier[0]
     items = family.validate_inputs(feature_rows(split[1], FAILURE, 8))
     explained = family.explain(items)
     outputs = family.predict(items)
-    assert len(explained) == 8
+    assert len(explained) == 8 and family.explain([]) == []
     features = list(family.describe()["features"])
     for attribution, output in zip(explained, outputs, strict=True):
         assert list(attribution) == [*features, "<bias>"]

@@ -55,6 +55,13 @@ class PickyTabular(OneParamTabular):
         return [Issue("temperature", "too warm")]
 
 
+class CrashingTabular(OneParamTabular):
+    name = "crashing"
+
+    def evaluate(self, data: pd.DataFrame) -> dict[str, float]:
+        raise RuntimeError("lost the labels")
+
+
 class ForgetfulContext:
     """A FitContext that passes everything on but never returns a checkpoint."""
 
@@ -97,6 +104,7 @@ def test_the_tabular_family_keeps_the_contract() -> None:
         (StartsOverTabular, "the resumed fit started over"),
         (NeverPausesTabular, "fit did not raise JobPaused"),
         (PickyTabular, "validate_frame rejects example_data"),
+        (CrashingTabular, "evaluate: RuntimeError: lost the labels"),
     ],
 )
 def test_check_family_catches_a_broken_family(family: type, complaint: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from learnloop.core.errors import JobPaused, LearnloopError
+from learnloop.core.errors import JobPaused
 from learnloop.core.family import AnyFamily, FitResult
 from learnloop.core.fitting import LocalFitContext
 
@@ -51,19 +51,35 @@ class FamilyCheck:
         self.frame = frame
         self.folder = folder
         self.label = f"{family_cls.name} with {self.raw}"
+        self.step = "start"
 
     def run(self) -> None:
+        """Run every check; an unexpected error becomes an ``AssertionError`` naming its step."""
         try:
-            params = self.family_cls.parse_params(self.raw)
-        except LearnloopError as e:
-            raise AssertionError(f"{self.label}: test params do not parse: {e}") from e
+            self.run_checks()
+        except AssertionError:
+            raise
+        except Exception as e:
+            raise AssertionError(f"{self.label}: {self.step}: {type(e).__name__}: {e}") from e
+
+    def run_checks(self) -> None:
+        self.step = "parse params"
+        params = self.family_cls.parse_params(self.raw)
+        self.step = "validate_frame"
         self.check_validation(params)
+        self.step = "fit"
         model, straight = self.check_fit(params)
+        self.step = "validate_inputs"
         items = model.validate_inputs(self.example_items(params))
+        self.step = "predict"
         outputs = self.check_predict(model, items)
+        self.step = "save/load"
         self.check_save_load(model, items, outputs)
+        self.step = "evaluate"
         self.check_evaluate(model)
+        self.step = "predict before fit"
         self.check_fresh_instance(params, items)
+        self.step = "pause/resume"
         self.check_pause_resume(params, items, outputs, straight_checkpoints=straight)
 
     def check_validation(self, params: Any) -> None:

@@ -204,16 +204,24 @@ def total_rounds(params: TabularParams) -> int:
 def split_rows(
     target: np.ndarray, task: Task, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, validation) row positions: stratified for classification when possible."""
+    """Sorted (train, validation) row positions.
+
+    Classification splits are stratified when possible; rows of a class seen only once go to
+    training, so every class can be learnt.
+    """
     rows = np.arange(len(target))
-    stratify = target if task == "classification" else None
+    if task == "regression":
+        train, valid = train_test_split(rows, test_size=fraction, random_state=seed)
+        return np.sort(train), np.sort(valid)
+    single = np.bincount(target)[target] < 2
+    rest = rows[~single]
     try:
         train, valid = train_test_split(
-            rows, test_size=fraction, random_state=seed, stratify=stratify
+            rest, test_size=fraction, random_state=seed, stratify=target[rest]
         )
-    except ValueError:  # a class too small to stratify: fall back to a random split
-        train, valid = train_test_split(rows, test_size=fraction, random_state=seed)
-    return np.sort(train), np.sort(valid)
+    except ValueError:  # too few rows to hold out one of each class: split at random
+        train, valid = train_test_split(rest, test_size=fraction, random_state=seed)
+    return np.sort(np.concatenate([train, rows[single]])), np.sort(valid)
 
 
 def train_in_chunks(
@@ -310,7 +318,7 @@ def predict_probabilities(estimator: Any, x: np.ndarray, n_classes: int) -> np.n
     """
     seen = np.asarray(estimator.classes_, dtype=int)
     if isinstance(estimator, LGBMClassifier):
-        probabilities = estimator.booster_.predict(x)
+        probabilities = np.asarray(estimator.booster_.predict(x), dtype="float64")
         if probabilities.ndim == 1:
             probabilities = np.column_stack([1.0 - probabilities, probabilities])
     else:

@@ -15,6 +15,7 @@ estimators raise ``NotImplementedError``.
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -240,6 +241,8 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
     def explain(self, inputs: Sequence[TabularInput]) -> list[dict[str, float]]:
         """Additive raw-score attributions per input (see the module docstring)."""
         model = self._fitted()
+        if not inputs:
+            return []
         contributions = model.contributions(model.transform(self._records_frame(inputs)))
         names = list(model.plan.features)
         return [
@@ -283,13 +286,13 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
     @classmethod
     def load(cls, path: Path) -> Self:
         try:
-            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+            params = json.loads((path / META_FILE).read_text(encoding="utf-8"))["params"]
             model = joblib.load(path / MODEL_FILE)
-        except (OSError, ValueError) as e:
-            raise StorageError(f"cannot load a tabular model from {path}: {e}") from e
+        except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError, ImportError) as e:
+            raise StorageError(f"cannot load a tabular model from {path}: {e!r}") from e
         if not isinstance(model, TabularModel):
             raise StorageError(f"{path / MODEL_FILE} does not hold a tabular model")
-        family = cls(meta["params"])
+        family = cls(params)
         family._model = model
         return family
 

@@ -9,9 +9,10 @@ Every column of a training frame gets one verdict (:func:`classify_column`):
 
 :func:`build_preprocessor` turns the resulting :class:`FeaturePlan` into a ``ColumnTransformer``
 (median imputation + missing indicators for numbers, most-frequent imputation + capped one-hot
-for categories, year/month/day/day-of-week for datetimes). :func:`coerce_features` is applied to
-every frame before that transformer, at fit and at predict time alike. The target column is
-typed here too: :func:`infer_task`, :func:`encode_target`, :func:`target_issues`.
+for categories, year/month/day/day-of-week for datetimes). Its input is always
+:func:`feature_matrix` of a frame, at fit and at predict time alike, and it is applied with
+:func:`apply_preprocessor`. The target column is typed here too: :func:`infer_task`,
+:func:`encode_target`, :func:`target_issues`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from learnloop.core.datasets import read_table as read_table  # re-exported for callers
-from learnloop.core.errors import Issue, SchemaMismatch
+from learnloop.core.errors import Issue, SchemaMismatch, TrainingError
 
 FeatureKind = Literal["numeric", "categorical", "datetime"]
 DATETIME_PARTS = ("year", "month", "day", "day_of_week")
@@ -242,7 +243,7 @@ def build_preprocessor(plan: FeaturePlan, *, scale: bool) -> ColumnTransformer:
             sparse_output=False,
         )
         as_strings = FunctionTransformer(category_strings, feature_names_out="one-to-one")
-        impute = SimpleImputer(strategy="most_frequent")
+        impute = SimpleImputer(strategy="most_frequent", keep_empty_features=True)
         pipeline = Pipeline([("as_strings", as_strings), ("impute", impute), ("encode", encoder)])
         groups.append(("categorical", pipeline, categorical))
     if dates:
@@ -298,7 +299,7 @@ def transformed_feature_owners(preprocessor: ColumnTransformer, plan: FeaturePla
             owned = [name for name in columns for _ in DATETIME_PARTS]
         where = preprocessor.output_indices_[group]
         if len(owned) != where.stop - where.start:
-            raise AssertionError(f"feature owners of {group!r} do not match the transformer")
+            raise TrainingError(f"feature owners of {group!r} do not match the transformer")
         owners[where] = owned
     return owners
 
