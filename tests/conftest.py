@@ -97,3 +97,27 @@ def ai4i_sample(ai4i: pd.DataFrame) -> pd.DataFrame:
     """2,000 rows, stratified on the target, fixed seed."""
     parts = [g.sample(frac=0.2, random_state=0) for _, g in ai4i.groupby("Machine failure")]
     return pd.concat(parts).sort_values("UDI").reset_index(drop=True)
+
+
+def train_version(
+    c: Container,
+    frame: pd.DataFrame,
+    model: str = "failure",
+    alias: str | None = None,
+    **params: object,
+) -> str:
+    """Train one real version through a ``train`` job; return its version number."""
+    from learnloop.loop.training import TrainRequest
+
+    full = {"target": "Machine failure", "drop_columns": LEAKS, "n_estimators": 20, **params}
+    dataset = c.datasets.import_frame(
+        frame, family="tabular", params=full, name="ai4i", source="test", actor="test"
+    )
+    request = c.training.validate(
+        TrainRequest(family="tabular", model=model, dataset_id=dataset.id, params=full, alias=alias)
+    )
+    job = c.jobs.submit("train", request.model_dump(), actor="test")
+    c.start_workers(1)
+    done = c.jobs.wait(job.id, 180)
+    assert done.status.value == "succeeded", done.error
+    return str(done.result["version"])  # type: ignore[index]

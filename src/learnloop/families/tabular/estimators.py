@@ -64,6 +64,9 @@ if TYPE_CHECKING:
     from learnloop.families.tabular.family import TabularParams
 
 EstimatorName = Literal["lightgbm", "random_forest", "hist_gradient_boosting", "linear"]
+LIGHTGBM_PARALLEL_ROWS = 100_000
+"""LightGBM trains on one thread below this many rows: as fast on small data, immune to the
+OpenMP slow-downs of a busy machine, and the same trees whatever the core count."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ def grow_estimator(
             random_state=params.seed,
             deterministic=True,
             force_col_wise=True,
+            n_jobs=1 if len(data.x_train) < LIGHTGBM_PARALLEL_ROWS else None,
             verbose=-1,
         )
         init_model = None if previous is None else previous.booster_

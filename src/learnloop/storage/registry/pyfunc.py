@@ -26,7 +26,9 @@ class FamilyPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         family = json.loads((folder / FAMILY_FILE).read_text())["family"]
         self.model = FamilyCatalog.default().get(family).load(folder)
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             rows = model_input.to_dict(orient="records")
         else:
