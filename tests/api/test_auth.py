@@ -43,22 +43,48 @@ def probes(served: Served) -> dict[str, Probe]:
     rows = served.rows[:1]
     job = served.train_job_id
     model = served.model
-    return {
-        p.name: p
-        for p in [
-            Probe("list-models", Permission.READ, "GET", "/v1/models", 200),
-            Probe("list-jobs", Permission.READ, "GET", "/v1/jobs", 200),
-            Probe("alias-history", Permission.READ, "GET", f"/v1/models/{model}/aliases/history", 200),
-            Probe("predict", Permission.PREDICT, "POST", f"/v1/models/{model}/predict", 200, {"inputs": rows}),
-            Probe("set-alias", Permission.WRITE, "PUT", f"/v1/models/{model}/aliases/matrix", 200, {"version": "1"}),
-            Probe("create-model", Permission.WRITE, "POST", "/v1/models", 201, {"name": model, "family": "tabular"}),
-            # The train job is finished: a caller allowed to write gets past auth to the 409.
-            Probe("cancel-job", Permission.WRITE, "POST", f"/v1/jobs/{job}/cancel", 409),
-            Probe("create-key", Permission.ADMIN, "POST", "/v1/keys", 201, {"role": "reader", "name": "matrix"}),
-            Probe("list-keys", Permission.ADMIN, "GET", "/v1/keys", 200),
-            Probe("audit", Permission.ADMIN, "GET", "/v1/audit", 200),
-        ]
-    }  # fmt: skip
+    listed = [
+        Probe("list-models", Permission.READ, "GET", "/v1/models", 200),
+        Probe("list-jobs", Permission.READ, "GET", "/v1/jobs", 200),
+        Probe("alias-history", Permission.READ, "GET", f"/v1/models/{model}/aliases/history", 200),
+        Probe(
+            "predict",
+            Permission.PREDICT,
+            "POST",
+            f"/v1/models/{model}/predict",
+            200,
+            {"inputs": rows},
+        ),
+        Probe(
+            "set-alias",
+            Permission.WRITE,
+            "PUT",
+            f"/v1/models/{model}/aliases/matrix",
+            200,
+            {"version": "1"},
+        ),
+        Probe(
+            "create-model",
+            Permission.WRITE,
+            "POST",
+            "/v1/models",
+            201,
+            {"name": model, "family": "tabular"},
+        ),
+        # The train job is finished: a caller allowed to write gets past auth to the 409.
+        Probe("cancel-job", Permission.WRITE, "POST", f"/v1/jobs/{job}/cancel", 409),
+        Probe(
+            "create-key",
+            Permission.ADMIN,
+            "POST",
+            "/v1/keys",
+            201,
+            {"role": "reader", "name": "matrix"},
+        ),
+        Probe("list-keys", Permission.ADMIN, "GET", "/v1/keys", 200),
+        Probe("audit", Permission.ADMIN, "GET", "/v1/audit", 200),
+    ]
+    return {p.name: p for p in listed}
 
 
 PROBE_NAMES = [

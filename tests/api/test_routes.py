@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from learnloop.core.auth import Role
@@ -81,7 +82,7 @@ def test_an_unknown_model_is_404_naming_it(served: Served, path: str) -> None:
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["type"] == "NotFound"
-    assert "model 'no-such-model' not found" == error["message"]
+    assert error["message"] == "model 'no-such-model' not found"
 
 
 def test_predicting_with_an_unknown_model_is_404_naming_it(served: Served) -> None:
@@ -148,13 +149,41 @@ def test_predict_answers_the_champion_with_probabilities(served: Served) -> None
     body = response.json()
     assert body["model"] == served.model
     assert body["version"] == "1"
-    assert body["alias"] == "champion"
     assert len(body["outputs"]) == len(served.rows)
     for output in body["outputs"]:
         probabilities = output["probabilities"]
         assert set(probabilities) == {"0", "1"}
         assert sum(probabilities.values()) == pytest.approx(1.0)
         assert str(output["prediction"]) == max(probabilities, key=probabilities.get)
+
+
+def test_predict_names_the_alias_it_served(served: Served) -> None:
+    explicit = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": served.rows[:1], "alias": "champion"},
+        headers=served.auth(),
+    )
+    assert explicit.json()["alias"] == "champion"
+    pinned = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": served.rows[:1], "version": "1", "alias": "champion"},
+        headers=served.auth(),
+    )
+    assert (pinned.json()["version"], pinned.json()["alias"]) == ("1", None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core/serving.py predict(): the default alias is resolved but not reported (None)",
+)
+def test_predict_without_an_alias_reports_the_default_champion(served: Served) -> None:
+    response = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": served.rows[:1]},
+        headers=served.auth(),
+    )
+    assert response.status_code == 200
+    assert response.json()["alias"] == "champion"
 
 
 def test_predict_with_a_missing_feature_is_422_naming_it(served: Served) -> None:
@@ -272,7 +301,9 @@ def test_rollback_and_alias_at_a_point_in_time(
     time.sleep(0.05)
 
     back = client.post(
-        f"/v1/models/{model}/aliases/champion/rollback", json={"reason": "regressed"}, headers=writer
+        f"/v1/models/{model}/aliases/champion/rollback",
+        json={"reason": "regressed"},
+        headers=writer,
     )
     assert back.status_code == 200, back.text
     rolled = back.json()
@@ -369,9 +400,9 @@ def test_the_second_version_is_listed_with_its_lineage(
         ({"dataset_id": "ds-0000000000000000"}, 404, None),
         ({"family": "no-such-family"}, 404, None),
         ({"model": "bad name!"}, 422, "model"),
-        ({"surprise": True}, 422, "surprise"),
+        ({"params": {"target": TARGET, "n_estimators": "many"}}, 422, "n_estimators"),
     ],
-    ids=["unknown-param", "unknown-dataset", "unknown-family", "bad-model-name", "unknown-key"],
+    ids=["unknown-param", "unknown-dataset", "unknown-family", "bad-model-name", "bad-param"],
 )
 def test_a_bad_train_job_is_refused_before_queueing(
     served: Served, change: dict[str, Any], status: int, loc: str | None
@@ -394,6 +425,38 @@ def test_a_bad_train_job_is_refused_before_queueing(
     else:
         assert str(next(iter(change.values()))) in error["message"]
     assert job_count(served) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="api/routes/jobs.py submit_job(): TrainRequest.model_validate's ValidationError "
+    "is not translated, so a malformed train payload is a 500",
+)
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [({"surprise": True}, "surprise"), ({"dataset_id": None}, "dataset_id")],
+    ids=["unknown-key", "missing-field"],
+)
+def test_a_malformed_train_payload_is_422_before_queueing(
+    served: Served, payload: dict[str, Any], loc: str
+) -> None:
+    body = {
+        "family": "tabular",
+        "model": served.model,
+        "dataset_id": served.dataset_id,
+        "params": {"target": TARGET},
+        **payload,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    before = job_count(served)
+    # A client that answers a server error as a 500 instead of raising it here.
+    client = TestClient(served.client.app, raise_server_exceptions=False)
+    response = client.post(
+        "/v1/jobs", json={"kind": "train", "payload": body}, headers=served.auth()
+    )
+    assert job_count(served) == before
+    assert response.status_code == 422, response.text
+    assert any(loc in i["loc"] for i in response.json()["error"]["issues"])
 
 
 def test_an_unknown_job_kind_is_422(served: Served) -> None:
@@ -446,16 +509,18 @@ def test_the_stream_sends_events_then_the_finished_job(served: Served) -> None:
     assert final["result"]["version"] == "1"
 
 
+def close_code(served: Served, path: str) -> int:
+    """The code the server closes the WebSocket at ``path`` with, before accepting it."""
+    with pytest.raises(WebSocketDisconnect) as refused, served.client.websocket_connect(path):
+        pass
+    return refused.value.code
+
+
 def test_the_stream_refuses_a_missing_key_and_an_unknown_job(served: Served) -> None:
-    with pytest.raises(WebSocketDisconnect) as no_key:
-        with served.client.websocket_connect(f"/v1/jobs/{served.train_job_id}/stream"):
-            pass
-    assert no_key.value.code == 4401
+    assert close_code(served, f"/v1/jobs/{served.train_job_id}/stream") == 4401
+    assert close_code(served, f"/v1/jobs/{served.train_job_id}/stream?key=ll_x_garbage") == 4401
     token = served.tokens[Role.READER]
-    with pytest.raises(WebSocketDisconnect) as missing:
-        with served.client.websocket_connect(f"/v1/jobs/nosuchjob/stream?key={token}"):
-            pass
-    assert missing.value.code == 4404
+    assert close_code(served, f"/v1/jobs/nosuchjob/stream?key={token}") == 4404
 
 
 @pytest.mark.xfail(
@@ -464,12 +529,7 @@ def test_the_stream_refuses_a_missing_key_and_an_unknown_job(served: Served) -> 
 )
 def test_the_stream_refuses_a_role_without_read_as_forbidden(served: Served) -> None:
     token = served.tokens[Role.INGEST]
-    with pytest.raises(WebSocketDisconnect) as refused:
-        with served.client.websocket_connect(
-            f"/v1/jobs/{served.train_job_id}/stream?key={token}"
-        ):
-            pass
-    assert refused.value.code == 4403
+    assert close_code(served, f"/v1/jobs/{served.train_job_id}/stream?key={token}") == 4403
 
 
 # -- datasets -------------------------------------------------------------------------------

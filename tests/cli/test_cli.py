@@ -107,7 +107,8 @@ def test_predict_alias_and_rollback_from_the_cli(trained: Path) -> None:
 
 def test_dataset_import_names_offending_columns(tmp_path: Path) -> None:
     csv = tmp_path / "d.csv"
-    pd.DataFrame({"a": [i % 7 for i in range(30)], "b": ["x", "y", "z"] * 10}).to_csv(csv, index=False)
+    frame = pd.DataFrame({"a": [i % 7 for i in range(30)], "b": ["x", "y", "z"] * 10})
+    frame.to_csv(csv, index=False)
     result = run(
         tmp_path / "home", "dataset", "import", str(csv), "--family", "tabular", "--target", "label"
     )
