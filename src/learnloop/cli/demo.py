@@ -106,13 +106,15 @@ def _drive(host: str, port: int, key: str, data: Path, started: threading.Event)
         console.print(f"[bold red]demo step failed:[/] {e}")
         return
     sample = _json({"inputs": [SAMPLE]})
-    console.print(
-        "\n[bold green]ready.[/] Try:\n"
+    # plain print: no markup (feature names contain brackets) and no wrapping, so it pastes
+    print(
+        "\nready. Try:\n"
         f"  curl -s -X POST {base}/v1/models/{MODEL}/predict \\\n"
         f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
         f"    -d '{sample}'\n"
-        f"  OpenAPI docs: {base}/docs   metrics: {base}/metrics\n"
-        f"admin key:\n{key}"
+        f"  OpenAPI docs: {base}/docs   metrics: {base}/metrics   (Ctrl-C stops)\n"
+        f"admin key:\n{key}",
+        flush=True,
     )
 
 

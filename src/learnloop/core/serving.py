@@ -96,7 +96,8 @@ class PredictionService:
     ) -> Prediction:
         started = time.perf_counter()
         if version is None:
-            version = self.resolve(model, alias or "champion")
+            alias = alias or "champion"
+            version = self.resolve(model, alias)
         else:
             alias = None
         instance = self.loaded(model, version)

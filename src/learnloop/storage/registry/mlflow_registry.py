@@ -9,6 +9,7 @@ into learnloop errors here.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import threading
@@ -76,6 +77,10 @@ class MlflowModelRegistry:
         with self._lock:
             if self._client is None:
                 from mlflow import MlflowClient
+
+                # signature inference is not used (families validate their own inputs)
+                logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+                logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
                 self._client = MlflowClient(
                     tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
