@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -26,31 +25,16 @@ from learnloop.container import Container
 from learnloop.core.auth import Role
 from learnloop.core.records import JobStatus
 from learnloop.loop.training import TrainRequest
+from tests.conftest import LEAKS, fast_settings
 
 MODEL = "failure"
 TARGET = "Machine failure"
 TORQUE = "Torque [Nm]"
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
-
-
-def root_conftest(config: pytest.Config) -> ModuleType:
-    """``tests/conftest.py`` as pytest loaded it (its ``fast_settings`` and ``LEAKS``).
-
-    Both conftest files are top-level modules named ``conftest``, so a plain import would find
-    this one; pytest registers each under its path."""
-    module = config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    assert module is not None, f"{ROOT_CONFTEST} is not loaded"
-    return module
 
 
 @pytest.fixture(scope="session")
-def leaks(pytestconfig: pytest.Config) -> list[str]:
-    return list(root_conftest(pytestconfig).LEAKS)
-
-
-@pytest.fixture(scope="session")
-def train_params(leaks: list[str]) -> dict[str, Any]:
-    return {"target": TARGET, "drop_columns": leaks, "n_estimators": 30}
+def train_params() -> dict[str, Any]:
+    return {"target": TARGET, "drop_columns": LEAKS, "n_estimators": 30}
 
 
 @dataclass(frozen=True)
@@ -77,12 +61,9 @@ class Served:
 @pytest.fixture(scope="session")
 def served(
     tmp_path_factory: pytest.TempPathFactory,
-    pytestconfig: pytest.Config,
     ai4i_sample: pd.DataFrame,
     train_params: dict[str, Any],
-    leaks: list[str],
 ) -> Iterator[Served]:
-    fast_settings = root_conftest(pytestconfig).fast_settings
     container = Container(fast_settings(tmp_path_factory.mktemp("api-home"))).open()
     try:
         dataset = container.datasets.import_frame(
@@ -111,7 +92,7 @@ def served(
         for role in Role:
             record, token = container.keys.create(role, f"{role.value}-key", actor="test")
             tokens[role], names[role] = token, record.name
-        features = ai4i_sample.drop(columns=[TARGET, *leaks]).head(5)
+        features = ai4i_sample.drop(columns=[TARGET, *LEAKS]).head(5)
         rows = json.loads(features.to_json(orient="records"))
         with TestClient(create_app(container, workers=True)) as client:
             yield Served(container, client, MODEL, dataset.id, job.id, tokens, names, rows)
@@ -120,11 +101,8 @@ def served(
 
 
 @pytest.fixture
-def bare_client(
-    tmp_path: Path, pytestconfig: pytest.Config
-) -> Callable[..., AbstractContextManager[TestClient]]:
+def bare_client(tmp_path: Path) -> Callable[..., AbstractContextManager[TestClient]]:
     """Factory: an app over a fresh, empty home with ``api`` settings overridden."""
-    fast_settings = root_conftest(pytestconfig).fast_settings
 
     @contextmanager
     def make(**api: Any) -> Iterator[TestClient]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,12 +13,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from learnloop.core.auth import Role
-
-if TYPE_CHECKING:
-    from conftest import Served
-
-TARGET = "Machine failure"
-TORQUE = "Torque [Nm]"
+from tests.api.conftest import TARGET, TORQUE, Served
 
 
 def issue_locs(response: Any) -> list[str]:
@@ -172,10 +167,6 @@ def test_predict_names_the_alias_it_served(served: Served) -> None:
     assert (pinned.json()["version"], pinned.json()["alias"]) == ("1", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/serving.py predict(): the default alias is resolved but not reported (None)",
-)
 def test_predict_without_an_alias_reports_the_default_champion(served: Served) -> None:
     response = served.client.post(
         f"/v1/models/{served.model}/predict",
@@ -427,11 +418,6 @@ def test_a_bad_train_job_is_refused_before_queueing(
     assert job_count(served) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/routes/jobs.py submit_job(): TrainRequest.model_validate's ValidationError "
-    "is not translated, so a malformed train payload is a 500",
-)
 @pytest.mark.parametrize(
     ("payload", "loc"),
     [({"surprise": True}, "surprise"), ({"dataset_id": None}, "dataset_id")],
@@ -523,10 +509,6 @@ def test_the_stream_refuses_a_missing_key_and_an_unknown_job(served: Served) -> 
     assert close_code(served, f"/v1/jobs/nosuchjob/stream?key={token}") == 4404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/routes/jobs.py stream(): a Forbidden key closes with 4404, as if not found",
-)
 def test_the_stream_refuses_a_role_without_read_as_forbidden(served: Served) -> None:
     token = served.tokens[Role.INGEST]
     assert close_code(served, f"/v1/jobs/{served.train_job_id}/stream?key={token}") == 4403

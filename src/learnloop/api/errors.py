@@ -65,4 +65,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body("HTTPError", str(exc.detail)), exc.status_code)
+        kind = "PayloadTooLarge" if exc.status_code == 413 else "HTTPError"
+        return JSONResponse(error_body(kind, str(exc.detail)), exc.status_code)

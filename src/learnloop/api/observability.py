@@ -15,6 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnloop.core.ids import new_id
@@ -22,6 +23,7 @@ from learnloop.core.records import JobStatus
 from learnloop.logs import request_id_var
 
 access_log = logging.getLogger("learnloop.access")
+log = logging.getLogger("learnloop.api")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -88,6 +90,7 @@ class RequestMiddleware:
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
+        started = False
         length = headers.get(b"content-length")
         try:
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -102,12 +105,13 @@ class RequestMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body_bytes:
-                        raise BodyTooLarge
+                        raise BodyTooLarge(self.max_body_bytes)
                 return message
 
             async def send_with_id(message: Message) -> None:
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
+                    started = True
                     status = message["status"]
                     message.setdefault("headers", [])
                     message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
@@ -118,6 +122,13 @@ class RequestMiddleware:
             except BodyTooLarge:
                 status = 413
                 await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
+            except Exception:
+                # answer in the API's error shape (with the request id) instead of a plain 500
+                log.exception("unhandled error", extra={"path": scope["path"]})
+                if status == 500 and not started:
+                    await _send_json(send, 500, rid, _internal(rid))
+                else:
+                    raise
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -138,8 +149,19 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while reading a body over the limit. An HTTPException, so FastAPI's body parsing
+    lets it through to the error handler (413) instead of reporting a parse error (400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+def _internal(rid: str) -> dict[str, Any]:
+    return {
+        "error": {"type": "InternalError", "message": "internal server error", "issues": []},
+        "request_id": rid,
+    }
 
 
 def _too_large(limit: int, rid: str) -> dict[str, Any]:

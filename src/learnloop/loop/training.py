@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from learnloop import __version__
 from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
+from learnloop.core.family import issues_of
 from learnloop.core.jobs import JobContext
 from learnloop.core.registry import ALIAS_RE, RegistryService, check_name
 
@@ -49,6 +50,15 @@ class TrainingService:
         self.families = families
         self.datasets = datasets
         self.registry = registry
+
+    @staticmethod
+    def parse(payload: Mapping[str, Any]) -> TrainRequest:
+        """A raw ``train`` payload as a request; errors name ``payload.<field>``."""
+        try:
+            return TrainRequest.model_validate(dict(payload))
+        except ValidationError as e:
+            issues = [Issue(f"payload.{i.loc}", i.message) for i in issues_of(e)]
+            raise InvalidInput("invalid train payload", issues) from e
 
     def validate(self, request: TrainRequest) -> TrainRequest:
         """Fail fast (before queueing) on unknown family/dataset, bad params or bad names."""

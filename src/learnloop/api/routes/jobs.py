@@ -10,17 +10,23 @@ from learnloop.api.schemas import JobEventResponse, JobResponse, SubmitJobReques
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.container import Container
 from learnloop.core.auth import Permission, Principal
-from learnloop.core.errors import LearnloopError
+from learnloop.core.errors import Forbidden, LearnloopError, NotFound, Unauthorized
 from learnloop.core.records import JobStatus
-from learnloop.loop.training import TrainRequest
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+# WebSocket close codes mirror the HTTP statuses (4000 + status)
+WS_CLOSE_CODES: dict[type[LearnloopError], int] = {
+    Unauthorized: 4401,
+    Forbidden: 4403,
+    NotFound: 4404,
+}
 
 
 def submit_job(c: Container, body: SubmitJobRequest, actor: str) -> JobResponse:
     payload = body.payload
     if body.kind == "train":
-        request = c.training.validate(TrainRequest.model_validate(payload))
+        request = c.training.validate(c.training.parse(payload))
         payload = request.model_dump()
     job = c.jobs.submit(
         body.kind, payload, priority=body.priority, max_attempts=body.max_attempts, actor=actor
@@ -88,7 +94,7 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
             c.keys.authenticate(token).require(Permission.READ)
         c.jobs.get(job_id)
     except LearnloopError as e:
-        await websocket.close(code=4401 if "key" in e.message else 4404, reason=e.message)
+        await websocket.close(code=WS_CLOSE_CODES.get(type(e), 4400), reason=e.message)
         return
     await websocket.accept()
     seq = 0
