@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.errors import Issue
 from learnloop.core.family import FitContext, FitResult
 from learnloop.families.tabular import TabularFamily, TabularInput, TabularOutput
@@ -93,8 +94,17 @@ class DeafContext(ForgetfulContext):
         pass
 
 
-def test_the_tabular_family_keeps_the_contract() -> None:
-    check_family(TabularFamily)
+@pytest.mark.parametrize("name", FamilyCatalog().names())
+def test_every_registered_family_keeps_the_contract(name: str) -> None:
+    """Built-ins and families installed through the ``learnloop.families`` entry point."""
+    check_family(FamilyCatalog().get(name))
+
+
+def test_the_catalog_lists_the_builtin_and_entry_point_families() -> None:
+    assert "tabular" in FamilyCatalog(discover=False).names()
+    # found through the installed package's ``learnloop.families`` entry point alone
+    assert FamilyCatalog(targets={}).names() == ["tabular"]
+    assert FamilyCatalog().get("tabular") is TabularFamily
 
 
 @pytest.mark.parametrize(
