@@ -230,9 +230,7 @@ class JobRunner:
             threading.Thread(target=self._loop, name=f"ll-job-{i}", daemon=True)
             for i in range(threads)
         ]
-        self._threads.append(
-            threading.Thread(target=self._maintain, name="ll-job-reaper", daemon=True)
-        )
+        self._threads.append(threading.Thread(target=self._maintain, name="ll-reaper", daemon=True))
         for t in self._threads:
             t.start()
         log.info("worker started", extra={"worker_id": self.worker_id, "threads": threads})
@@ -243,6 +241,11 @@ class JobRunner:
             t.join(timeout_s)
         with contextlib.suppress(Exception):  # the database may be gone at shutdown
             self.store.worker_gone(self.worker_id)
+
+    @property
+    def job_threads(self) -> int:
+        """Job loops running in this runner (the reaper thread not counted)."""
+        return sum(1 for t in self._threads if t.name.startswith("ll-job-") and t.is_alive())
 
     @property
     def stopping(self) -> bool:

@@ -9,7 +9,7 @@ and drives :meth:`RegistryService.rollback`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -103,9 +103,9 @@ class RegistryService:
         self.registry = registry
         self.history = history
         self.audit = audit
-        self._listeners: list[Any] = []
+        self._listeners: list[Callable[[str, str], None]] = []
 
-    def on_alias_change(self, callback: Any) -> None:
+    def on_alias_change(self, callback: Callable[[str, str], None]) -> None:
         """Call ``callback(model, alias)`` after every alias move made here."""
         self._listeners.append(callback)
 

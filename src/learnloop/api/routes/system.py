@@ -30,7 +30,7 @@ def ready(request: Request, principal: Principal = Reader) -> JSONResponse:
         checks["database"] = "ok" if c.db.is_current() else "not migrated"
     except Exception as e:  # any backend failure means not ready
         checks["database"] = f"error: {type(e).__name__}"
-    checks["workers_in_process"] = 0 if c.runner is None else len(c.runner._threads) - 1
+    checks["workers_in_process"] = 0 if c.runner is None else c.runner.job_threads
     ok = checks["database"] == "ok"
     return JSONResponse({"ready": ok, "checks": checks}, 200 if ok else 503)
 
