@@ -11,17 +11,21 @@ import logging
 from functools import cached_property
 
 from learnloop.core.auth import KeyService
+from learnloop.core.cache import MemoryResponseCache, ResponseCache
 from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import StorageError
 from learnloop.core.jobs import JobHandler, JobRunner, JobService, RunnerConfig
+from learnloop.core.ledger import LedgerWriter
 from learnloop.core.registry import RegistryService
-from learnloop.core.serving import PredictionService
+from learnloop.core.rollout import DeploymentService
+from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
 from learnloop.loop.training import TrainingService
 from learnloop.settings import Settings
 from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
 from learnloop.storage.sql.database import Database
 from learnloop.storage.sql.jobs import SqlJobStore
+from learnloop.storage.sql.serving import SqlDeploymentStore, SqlPredictionStore
 from learnloop.storage.sql.stores import (
     SqlAliasHistory,
     SqlAuditLog,
@@ -40,6 +44,7 @@ class Container:
         self._migrate = self.settings.database.migrate_on_start if migrate is None else migrate
         self._opened = False
         self.runner: JobRunner | None = None
+        self.serving_metrics: ServingMetrics | None = None  # set by the API before first use
 
     def open(self) -> Container:
         if self._opened:
@@ -58,6 +63,10 @@ class Container:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
+        if "serving" in self.__dict__:
+            self.serving.close()
+        if "ledger" in self.__dict__ and self.ledger is not None:
+            self.ledger.close()
         if "db" in self.__dict__:
             self.db.dispose()
 
@@ -112,9 +121,51 @@ class Container:
         return TrainingService(self.families, self.datasets, self.registry)
 
     @cached_property
-    def prediction(self) -> PredictionService:
-        return PredictionService(
-            self.registry, self.families, alias_ttl_s=self.settings.api.alias_cache_ttl_s
+    def deployments(self) -> DeploymentService:
+        return DeploymentService(SqlDeploymentStore(self.db), self.registry, self.audit)
+
+    @cached_property
+    def ledger(self) -> LedgerWriter | None:
+        s = self.settings.serving
+        if not s.ledger_enabled:
+            return None
+        return LedgerWriter(
+            self.predictions,
+            queue_size=s.ledger_queue_size,
+            batch_size=s.ledger_batch_size,
+            flush_interval_ms=s.ledger_flush_ms,
+        )
+
+    @cached_property
+    def predictions(self) -> SqlPredictionStore:
+        return SqlPredictionStore(self.db)
+
+    @cached_property
+    def response_cache(self) -> ResponseCache:
+        s = self.settings.serving
+        if s.cache_url:
+            from learnloop.storage.cache.redis_cache import RedisResponseCache
+
+            return RedisResponseCache(s.cache_url)
+        return MemoryResponseCache(s.cache_max_entries)
+
+    @cached_property
+    def serving(self) -> ServingEngine:
+        s = self.settings.serving
+        return ServingEngine(
+            self.registry,
+            self.families,
+            self.deployments,
+            ledger=self.ledger,
+            cache=self.response_cache,
+            config=ServingConfig(
+                deployment_ttl_s=s.deployment_ttl_s,
+                alias_ttl_s=self.settings.api.alias_cache_ttl_s,
+                model_cache_mb=s.model_cache_mb,
+                ledger_inputs=s.ledger_inputs,
+                shadow_workers=s.shadow_workers,
+            ),
+            metrics=self.serving_metrics,
         )
 
     @cached_property

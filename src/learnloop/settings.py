@@ -76,6 +76,36 @@ class ApiSettings(BaseModel):
     )
 
 
+class ServingSettings(BaseModel):
+    """The serving engine: caches, ledger, shadow traffic."""
+
+    cache_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) for the response cache shared by all API "
+        "processes. Unset: an in-process cache.",
+    )
+    cache_max_entries: int = Field(100_000, ge=1, description="In-process cache size (items).")
+    model_cache_mb: float = Field(
+        2048.0, gt=0, description="Loaded versions kept in memory, by on-disk size."
+    )
+    deployment_ttl_s: float = Field(
+        2.0, ge=0, description="How long a deployment read from the database is reused."
+    )
+    ledger_enabled: bool = Field(True, description="Record every prediction in the ledger.")
+    ledger_inputs: bool = Field(True, description="Store inputs with ledger rows (for joins).")
+    ledger_flush_ms: float = Field(
+        50.0, gt=0, description="Ledger write window: at most this much is lost on a crash."
+    )
+    ledger_batch_size: int = Field(1000, ge=1, description="Rows per ledger transaction.")
+    ledger_queue_size: int = Field(
+        50_000, ge=1, description="Buffered rows before requests block (back-pressure)."
+    )
+    shadow_workers: int = Field(2, ge=1, description="Threads running shadow predictions.")
+    thread_limit: int = Field(
+        128, ge=1, description="Concurrent synchronous requests (batched requests wait here)."
+    )
+
+
 class LoggingSettings(BaseModel):
     """Logs."""
 
@@ -101,6 +131,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)  # type: ignore[arg-type]
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+    serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
 
     @field_validator("home")

@@ -120,17 +120,17 @@ def test_unmatched_paths_share_one_label(served: Served) -> None:
 
 def test_predictions_are_counted_per_model_and_version(served: Served) -> None:
     client = served.client
-    before = value(client, "learnloop_predictions_total", model=served.model, version="1")
+    before = value(client, "learnloop_serving_items_total", model=served.model, version="1")
     response = client.post(
         f"/v1/models/{served.model}/predict",
         json={"inputs": served.rows[:3], "version": "1"},
         headers=served.auth(),
     )
     assert response.status_code == 200
-    after = value(client, "learnloop_predictions_total", model=served.model, version="1")
+    after = value(client, "learnloop_serving_items_total", model=served.model, version="1")
     assert after == before + 3
     latency = value(
-        client, "learnloop_prediction_duration_seconds_count", model=served.model, version="1"
+        client, "learnloop_serving_latency_seconds_count", model=served.model, version="1"
     )
     assert latency >= 1
 

@@ -118,7 +118,7 @@ def test_version_loads_as_mlflow_pyfunc_and_matches_serving(
     mlflow.set_tracking_uri(container.settings.tracking_uri)
     pyfunc = mlflow.pyfunc.load_model("models:/failure@champ5")
     via_mlflow = pyfunc.predict(rows)
-    via_service = container.prediction.predict(
+    via_service = container.serving.predict(
         "failure", rows.to_dict(orient="records"), alias="champ5"
     )
     assert via_service.version == "3"
@@ -132,6 +132,6 @@ def test_alias_move_is_seen_by_prediction_at_once(
 ) -> None:
     row = ai4i_sample.drop(columns=["Machine failure"]).head(1).to_dict(orient="records")
     container.registry.set_alias("failure", "champ6", "1", actor="t")
-    assert container.prediction.predict("failure", row, alias="champ6").version == "1"
+    assert container.serving.predict("failure", row, alias="champ6").version == "1"
     container.registry.set_alias("failure", "champ6", "2", actor="t")
-    assert container.prediction.predict("failure", row, alias="champ6").version == "2"
+    assert container.serving.predict("failure", row, alias="champ6").version == "2"

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from learnloop import __version__
 from learnloop.api.errors import install_error_handlers
-from learnloop.api.observability import ApiMetrics, JobsCollector, RequestMiddleware
-from learnloop.api.routes import admin, datasets, jobs, models, system
+from learnloop.api.observability import (
+    ApiMetrics,
+    JobsCollector,
+    PrometheusServingMetrics,
+    RequestMiddleware,
+)
+from learnloop.api.routes import admin, datasets, deployments, jobs, models, system
 from learnloop.container import Container
 from learnloop.storage.sql.jobs import count_jobs_by_status
 
@@ -22,6 +28,9 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.open()
+        # synchronous routes (predict waits on its batch) run on this many threads at once
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = container.settings.serving.thread_limit
         if workers and container.settings.jobs.workers > 0:
             container.start_workers()
         try:
@@ -39,8 +48,10 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     metrics = ApiMetrics()
     metrics.registry.register(JobsCollector(lambda: count_jobs_by_status(container.job_store)))
     app.state.metrics = metrics
+    if container.serving_metrics is None:
+        container.serving_metrics = PrometheusServingMetrics(metrics.registry)
     install_error_handlers(app)
-    for module in (system, models, datasets, jobs, admin):
+    for module in (system, models, deployments, datasets, jobs, admin):
         app.include_router(module.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes

@@ -46,19 +46,82 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.predictions = Counter(
-            "learnloop_predictions_total",
-            "Items predicted by model and version.",
-            ["model", "version"],
-            registry=self.registry,
+
+
+class PrometheusServingMetrics:
+    """The serving engine's metrics sink, on an :class:`ApiMetrics` registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "learnloop_serving_requests_total",
+            "Predict requests by model, version and arm.",
+            ["model", "version", "arm"],
+            registry=registry,
         )
-        self.prediction_latency = Histogram(
-            "learnloop_prediction_duration_seconds",
-            "Model prediction latency (one request, all its items).",
+        self.items = Counter(
+            "learnloop_serving_items_total",
+            "Items predicted by model, version and arm.",
+            ["model", "version", "arm"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "learnloop_serving_latency_seconds",
+            "Engine time per request by model, version and arm.",
+            ["model", "version", "arm"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.cache_hits = Counter(
+            "learnloop_serving_cache_hits_total",
+            "Items answered from the response cache.",
+            ["model"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "learnloop_serving_fallbacks_total",
+            "Times a version failed and the next in the chain was tried.",
+            ["model", "version", "reason"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "learnloop_serving_batch_size",
+            "Items per model call (adaptive batching).",
+            ["model", "version"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=registry,
+        )
+        self.queue_time = Histogram(
+            "learnloop_serving_queue_seconds",
+            "Time the oldest item of a batch waited.",
             ["model", "version"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=registry,
         )
+        self.shadow_drops = Counter(
+            "learnloop_serving_shadow_dropped_total",
+            "Shadow requests dropped (pool busy).",
+            ["model"],
+            registry=registry,
+        )
+
+    def request(
+        self, model: str, version: str, arm: str, items: int, seconds: float, cache_hits: int
+    ) -> None:
+        self.requests.labels(model, version, arm).inc()
+        self.items.labels(model, version, arm).inc(items)
+        self.latency.labels(model, version, arm).observe(seconds)
+        if cache_hits:
+            self.cache_hits.labels(model).inc(cache_hits)
+
+    def fallback(self, model: str, version: str, reason: str) -> None:
+        self.fallbacks.labels(model, version, reason).inc()
+
+    def batch(self, model: str, version: str, size: int, queue_seconds: float) -> None:
+        self.batch_size.labels(model, version).observe(size)
+        self.queue_time.labels(model, version).observe(queue_seconds)
+
+    def shadow_dropped(self, model: str) -> None:
+        self.shadow_drops.labels(model).inc()
 
 
 class JobsCollector:

@@ -166,16 +166,24 @@ class JobEventResponse(BaseModel):
 
 class PredictRequest(Strict):
     inputs: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    alias: str | None = Field(None, description="Alias to serve (default `champion`).")
-    version: str | None = Field(None, description="Explicit version (overrides alias).")
+    subject_id: str | None = Field(
+        None, max_length=255, description="Who the prediction is about (sticky A/B arm, GDPR)."
+    )
+    alias: str | None = Field(None, description="Serve this alias, bypassing the deployment.")
+    version: str | None = Field(None, description="Serve this version, bypassing the deployment.")
 
 
 class PredictResponse(BaseModel):
     model: str
     version: str
+    arm: str
     alias: str | None
     outputs: list[dict[str, Any]]
+    prediction_ids: list[str]
+    served_by: dict[str, Any]
+    cache_hits: int
     latency_ms: float
+    deployment_revision: int
 
 
 class CreateKeyRequest(Strict):

@@ -117,7 +117,7 @@ def predict(
     model: str = typer.Argument(..., help="Registered model name."),
     input: str | None = typer.Option(None, "--input", "-i", help="One JSON object or a list."),
     file: Path | None = typer.Option(None, "--file", "-f", help="CSV/Parquet of inputs."),
-    alias: str = typer.Option("champion", help="Alias to serve."),
+    alias: str | None = typer.Option(None, help="Alias to serve (default: the deployment)."),
     version: str | None = typer.Option(None, help="Explicit version."),
 ) -> None:
     """Predict locally with a registered version (champion by default)."""
@@ -135,5 +135,13 @@ def predict(
         assert file is not None
         rows = read_table(file).to_dict(orient="records")
     with opened() as c:
-        result = c.prediction.predict(model, rows, alias=alias, version=version)
-    emit_json({"model": result.model, "version": result.version, "outputs": result.outputs})
+        result = c.serving.predict(model, rows, alias=alias, version=version)
+    emit_json(
+        {
+            "model": result.model,
+            "version": result.version,
+            "served_by": result.served_by,
+            "prediction_ids": result.prediction_ids,
+            "outputs": result.outputs,
+        }
+    )

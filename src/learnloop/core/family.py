@@ -153,6 +153,12 @@ class ModelFamily(ABC, Generic[ParamsT, InputT, OutputT]):
     def evaluate(self, data: pd.DataFrame) -> dict[str, float]:
         """Metrics of the fitted model on labelled ``data``."""
 
+    def out_of_range(self, inputs: Sequence[InputT]) -> list[Issue]:
+        """Inputs far outside what the model was trained on (serving may fall back on them).
+
+        One issue per offending field; the default finds none."""
+        return []
+
     def explain(self, inputs: Sequence[InputT]) -> list[dict[str, float]]:
         """Per-input feature attributions; families without explanations raise."""
         raise NotImplementedError(f"family {self.name!r} does not explain predictions")

@@ -132,10 +132,8 @@ def rollback(
 def predict(
     name: str, body: PredictRequest, request: Request, principal: Principal = Predictor
 ) -> PredictResponse:
-    """Predict with the ``champion`` alias (or the alias/version given in the body)."""
-    c = container_of(request)
-    result = c.prediction.predict(name, body.inputs, alias=body.alias, version=body.version)
-    metrics = request.app.state.metrics
-    metrics.predictions.labels(name, result.version).inc(len(result.outputs))
-    metrics.prediction_latency.labels(name, result.version).observe(result.latency_ms / 1000)
+    """Predict through the model's deployment (``champion`` when it has none)."""
+    result = container_of(request).serving.predict(
+        name, body.inputs, subject_id=body.subject_id, alias=body.alias, version=body.version
+    )
     return PredictResponse(**result.__dict__)

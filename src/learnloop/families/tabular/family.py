@@ -47,6 +47,7 @@ MIN_ROWS = 10
 MODEL_FILE = "model.joblib"
 META_FILE = "tabular.json"
 BIAS = "<bias>"
+RANGE_SLACK = 0.5  # share of the training span tolerated beyond its ends
 
 
 class TabularParams(FamilyParams):
@@ -187,6 +188,26 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
         if issues:
             raise InvalidInput("invalid inputs", issues)
         return items
+
+    def out_of_range(self, inputs: Sequence[TabularInput]) -> list[Issue]:
+        """Numeric values more than ``RANGE_SLACK`` × the training span outside the training
+        [min, max] of their feature."""
+        if self._model is None:
+            return []
+        issues = []
+        for i, item in enumerate(inputs):
+            values = item.model_extra or {}
+            for name, bounds in self._model.feature_ranges.items():
+                value = values.get(name)
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    continue
+                low, high = bounds["min"], bounds["max"]
+                slack = RANGE_SLACK * max(high - low, abs(high) * 1e-6, 1e-12)
+                if not low - slack <= value <= high + slack:
+                    issues.append(
+                        Issue(f"inputs[{i}].{name}", f"{value} is outside [{low}, {high}]")
+                    )
+        return issues
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -152,3 +152,40 @@ class DatasetRow(Base):
     manifest: Mapped[dict[str, Any]]
     synthetic: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
+
+
+class DeploymentRow(Base):
+    """Every revision of every model's deployment; the highest revision is in force."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (sa.UniqueConstraint("model", "revision"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model: Mapped[str] = mapped_column(sa.String(255))
+    revision: Mapped[int]
+    spec: Mapped[dict[str, Any]]
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime]
+
+
+class PredictionRow(Base):
+    """The prediction ledger: one row per served (or shadow) output."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    model: Mapped[str] = mapped_column(sa.String(255), index=True)
+    version: Mapped[str] = mapped_column(sa.String(32))
+    arm: Mapped[str] = mapped_column(sa.String(64))
+    subject_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    input_hash: Mapped[str] = mapped_column(sa.String(32))
+    inputs: Mapped[dict[str, Any] | None]
+    output: Mapped[dict[str, Any]]
+    latency_ms: Mapped[float]
+    cache_hit: Mapped[bool]
+    served_by: Mapped[dict[str, Any]]
+    shadow_of: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,127 @@
+"""Deployments (create/change, history, promote, rollback), the ledger and the shadow report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from learnloop.api.security import Reader, Writer, container_of
+from learnloop.core.auth import Principal
+from learnloop.core.deployments import Deployment, DeploymentSpec
+from learnloop.core.errors import NotFound
+from learnloop.core.shadow import shadow_report
+
+router = APIRouter(tags=["deployments"])
+
+
+class ApplyDeploymentRequest(DeploymentSpec):
+    reason: str = ""
+    expected_revision: int | None = Field(
+        None, description="Refuse (409) if the deployment changed since this revision."
+    )
+
+
+class ReasonRequest(BaseModel):
+    reason: str = ""
+
+
+def _body(d: Deployment) -> dict[str, Any]:
+    return d.model_dump(mode="json")
+
+
+@router.get("/v1/models/{name}/deployment")
+def get_deployment(name: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+    """The deployment in force (revision 0 is the implicit `single` on alias `champion`)."""
+    return _body(container_of(request).deployments.get(name))
+
+
+@router.put("/v1/models/{name}/deployment")
+def apply_deployment(
+    name: str, body: ApplyDeploymentRequest, request: Request, principal: Principal = Writer
+) -> dict[str, Any]:
+    """Store a new revision. Invalid specs (weights, missing arms/versions) get 422 and the
+    deployment in force keeps serving."""
+    c = container_of(request)
+    data = body.model_dump(exclude={"reason", "expected_revision"})
+    if "salt" not in body.model_fields_set:  # keep subjects on their arms across revisions
+        data["salt"] = c.deployments.get(name).spec.salt
+    spec = DeploymentSpec.model_validate(data)
+    deployment = c.deployments.apply(
+        name,
+        spec,
+        actor=principal.name,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+    return _body(deployment)
+
+
+@router.get("/v1/models/{name}/deployment/history")
+def deployment_history(
+    name: str, request: Request, principal: Principal = Reader
+) -> list[dict[str, Any]]:
+    return [_body(d) for d in container_of(request).deployments.history(name)]
+
+
+@router.post("/v1/models/{name}/deployment/promote")
+def promote_deployment(
+    name: str, request: Request, body: ReasonRequest | None = None, principal: Principal = Writer
+) -> dict[str, Any]:
+    """Next canary step, blue-green switch, or shadow → serving."""
+    reason = body.reason if body else ""
+    return _body(
+        container_of(request).deployments.promote(name, actor=principal.name, reason=reason)
+    )
+
+
+@router.post("/v1/models/{name}/deployment/rollback")
+def rollback_deployment(
+    name: str, request: Request, body: ReasonRequest | None = None, principal: Principal = Writer
+) -> dict[str, Any]:
+    """Re-apply the previous revision (e.g. switch a blue-green back)."""
+    reason = body.reason if body else ""
+    return _body(
+        container_of(request).deployments.rollback(name, actor=principal.name, reason=reason)
+    )
+
+
+@router.get("/v1/models/{name}/shadow-report")
+def get_shadow_report(
+    name: str,
+    request: Request,
+    limit: int = Query(10_000, ge=1, le=100_000),
+    principal: Principal = Reader,
+) -> dict[str, Any]:
+    c = container_of(request)
+    c.registry.get_model(name)
+    if c.ledger is not None:
+        c.ledger.flush(5)
+    return {"model": name, **shadow_report(c.predictions.shadow_pairs(name, limit))}
+
+
+@router.get("/v1/models/{name}/predictions")
+def list_predictions(
+    name: str,
+    request: Request,
+    limit: int = Query(100, ge=1, le=10_000),
+    shadow: bool = False,
+    principal: Principal = Reader,
+) -> list[dict[str, Any]]:
+    c = container_of(request)
+    c.registry.get_model(name)
+    return [r.__dict__ for r in c.predictions.list(name, limit=limit, shadow=shadow)]
+
+
+@router.get("/v1/predictions/{prediction_id}")
+def get_prediction(
+    prediction_id: str, request: Request, principal: Principal = Reader
+) -> dict[str, Any]:
+    c = container_of(request)
+    record = c.predictions.get(prediction_id)
+    if record is None and c.ledger is not None and c.ledger.flush(2):
+        record = c.predictions.get(prediction_id)
+    if record is None:
+        raise NotFound("prediction", prediction_id)
+    return record.__dict__

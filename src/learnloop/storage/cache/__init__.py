@@ -1,0 +1,1 @@
+"""Response-cache backends (the in-process one is ``learnloop.core.cache``)."""
