@@ -142,7 +142,7 @@ class LoadedVersion:
                         m.batch(self.model, self.version, n, q)
 
                 found = AdaptiveBatcher(
-                    self.instance.predict,
+                    lambda items: self.instance.predict(items),
                     max_batch_size=size,
                     max_wait_ms=wait_ms,
                     observe=observe,
@@ -387,8 +387,12 @@ class ServingEngine:
         reasons: list[dict[str, str]] = []
         last_error: Exception | None = None
         for position, version in enumerate(chain):
+            # out-of-range inputs send the primary to the fallbacks; the fallbacks answer them
+            check_range = position == 0 and len(chain) > 1 and spec.fallback.out_of_range
             try:
-                outputs, hits = self._serve_version(model, version, inputs, digests, spec)
+                outputs, hits = self._serve_version(
+                    model, version, inputs, digests, spec, check_range
+                )
             except InvalidInput:
                 if position == 0:
                     raise
@@ -421,6 +425,7 @@ class ServingEngine:
         inputs: Sequence[Mapping[str, Any]],
         digests: list[str],
         spec: DeploymentSpec,
+        check_range: bool,
     ) -> tuple[list[dict[str, Any]], list[bool]]:
         loaded = self.models.get(model, version)
         loaded.breaker.check(spec.fallback)
@@ -437,7 +442,7 @@ class ServingEngine:
         missing = [i for i, o in enumerate(outputs) if o is None]
         if missing:
             items = loaded.instance.validate_inputs([inputs[i] for i in missing])
-            if spec.fallback.out_of_range:
+            if check_range:
                 issues = loaded.instance.out_of_range(items)
                 if issues:
                     raise OutOfRange("; ".join(f"{x.loc}: {x.message}" for x in issues[:3]))
