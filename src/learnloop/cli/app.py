@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learnloop.cli import jobs, registry, server
+from learnloop.cli import deploy, jobs, registry, server
 
 app = typer.Typer(
     name="learnloop",
@@ -24,3 +24,4 @@ app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(registry.models_app, name="models")
 app.add_typer(registry.versions_app, name="versions")
 app.add_typer(registry.alias_app, name="alias")
+app.add_typer(deploy.deploy_app, name="deploy")
