@@ -20,6 +20,7 @@ from learnloop.core.ledger import LedgerWriter
 from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
+from learnloop.loop.batch import BatchService
 from learnloop.loop.training import TrainingService
 from learnloop.settings import Settings
 from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
@@ -169,8 +170,14 @@ class Container:
         )
 
     @cached_property
+    def batch(self) -> BatchService:
+        return BatchService(
+            self.serving, self.registry, self.datasets, self.settings.home / "batch"
+        )
+
+    @cached_property
     def job_handlers(self) -> dict[str, JobHandler]:
-        return {"train": self.training.run_job}
+        return {"train": self.training.run_job, "batch_predict": self.batch.run_job}
 
     @cached_property
     def jobs(self) -> JobService:
