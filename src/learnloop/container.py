@@ -15,6 +15,7 @@ from learnloop.core.cache import MemoryResponseCache, ResponseCache
 from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import StorageError
+from learnloop.core.experiments import OutcomeSource
 from learnloop.core.jobs import JobHandler, JobRunner, JobService, RunnerConfig
 from learnloop.core.ledger import LedgerWriter
 from learnloop.core.registry import RegistryService
@@ -46,6 +47,8 @@ class Container:
         self._opened = False
         self.runner: JobRunner | None = None
         self.serving_metrics: ServingMetrics | None = None  # set by the API before first use
+        # outcome per prediction id for A/B results; the feedback join plugs in here
+        self.outcomes: OutcomeSource | None = None
 
     def open(self) -> Container:
         if self._opened:

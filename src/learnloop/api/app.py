@@ -16,7 +16,16 @@ from learnloop.api.observability import (
     PrometheusServingMetrics,
     RequestMiddleware,
 )
-from learnloop.api.routes import admin, batch, datasets, deployments, jobs, models, system
+from learnloop.api.routes import (
+    admin,
+    batch,
+    datasets,
+    deployments,
+    experiments,
+    jobs,
+    models,
+    system,
+)
 from learnloop.container import Container
 from learnloop.storage.sql.jobs import count_jobs_by_status
 
@@ -51,7 +60,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     if container.serving_metrics is None:
         container.serving_metrics = PrometheusServingMetrics(metrics.registry)
     install_error_handlers(app)
-    for module in (system, models, deployments, batch, datasets, jobs, admin):
+    for module in (system, models, deployments, experiments, batch, datasets, jobs, admin):
         app.include_router(module.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes
