@@ -293,3 +293,34 @@ def test_invalid_deployments_are_refused_and_the_old_one_keeps_serving(
         )
     assert served.deployments.get(MODEL).revision == before
     assert served.serving.predict(MODEL, rows[:1]).version == "1"
+
+
+def test_alias_moves_under_load_fail_no_request_and_cut_over(
+    served: Container, rows: list[dict[str, Any]], deploy: Any
+) -> None:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    versions: list[str] = []
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                versions.append(served.serving.predict(MODEL, rows[:1]).version)
+            except BaseException as e:  # any failure is what this test is about
+                errors.append(e)
+
+    threads = [threading.Thread(target=hammer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for target in ("3", "2", "1"):
+            time.sleep(0.2)
+            served.registry.set_alias(MODEL, "champion", target, actor="t")
+            assert served.serving.predict(MODEL, rows[:1]).version == target  # at once here
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert errors == []
+    assert {"1", "2", "3"} <= set(versions)
