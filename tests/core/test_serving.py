@@ -324,3 +324,36 @@ def test_alias_moves_under_load_fail_no_request_and_cut_over(
             t.join(10)
     assert errors == []
     assert {"1", "2", "3"} <= set(versions)
+
+
+def test_the_engine_caches_in_the_real_redis(
+    served: Container, rows: list[dict[str, Any]], deploy: Any
+) -> None:
+    from learnloop.storage.cache.redis_cache import RedisResponseCache
+    from tests.storage.test_redis_cache import REDIS_URL
+
+    redis_cache = RedisResponseCache(REDIS_URL, prefix=f"eng{uuid.uuid4().hex[:8]}")
+    if not redis_cache.ping():
+        if __import__("os").environ.get("CI"):
+            pytest.fail(f"CI is set but Redis at {REDIS_URL} does not answer")
+        pytest.skip(f"Redis tests skipped: no Redis at {REDIS_URL}")
+    original = served.serving.cache
+    served.serving.cache = redis_cache
+    try:
+        deploy(
+            mode="single",
+            arms=[{"name": "champion", "alias": "champion"}],
+            cache={"enabled": True, "ttl_s": 30},
+        )
+        first = served.serving.predict(MODEL, rows[5:8])
+        second = served.serving.predict(MODEL, rows[5:8])
+        assert (first.cache_hits, second.cache_hits) == (0, 3)
+        assert second.outputs == first.outputs
+        deploy(
+            mode="single",
+            arms=[{"name": "champion", "alias": "champion"}],
+            cache={"enabled": True, "ttl_s": 30},
+        )  # a deployment change invalidates
+        assert served.serving.predict(MODEL, rows[5:8]).cache_hits == 0
+    finally:
+        served.serving.cache = original
