@@ -100,7 +100,12 @@ class CacheSpec(Strict):
 class BatchingSpec(Strict):
     enabled: bool = True
     max_batch_size: int = Field(64, ge=1, le=10_000)
-    max_wait_ms: float = Field(2.0, ge=0, le=1_000)
+    max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1_000,
+        description="Wait for company after the first item; 0 = take what is queued.",
+    )
 
 
 class DeploymentSpec(Strict):

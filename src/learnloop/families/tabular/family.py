@@ -38,8 +38,10 @@ from learnloop.families.tabular.estimators import (
 )
 from learnloop.families.tabular.metrics import classification_metrics, regression_metrics
 from learnloop.families.tabular.preprocessing import (
+    apply_preprocessor,
     check_feature_value,
     plan_columns,
+    records_matrix,
     target_issues,
 )
 
@@ -221,14 +223,22 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
         return FitResult(metrics=metrics, history=history, info=info)
 
     def predict(self, inputs: Sequence[TabularInput]) -> list[TabularOutput]:
-        return self.predict_frame(self._records_frame(inputs))
+        """Validated items (from :meth:`validate_inputs`) → outputs, without a DataFrame."""
+        model = self._fitted()
+        if not inputs:
+            return []
+        matrix = records_matrix([item.model_extra or {} for item in inputs], model.plan)
+        return self._outputs(model, apply_preprocessor(model.preprocessor, matrix))
 
     def predict_frame(self, frame: pd.DataFrame) -> list[TabularOutput]:
         """Predict every row of ``frame`` (extra columns are ignored)."""
         model = self._fitted()
         if len(frame) == 0:
             return []
-        x = model.transform(frame)
+        return self._outputs(model, model.transform(frame))
+
+    @staticmethod
+    def _outputs(model: TabularModel, x: np.ndarray) -> list[TabularOutput]:
         if model.task == "regression":
             return [TabularOutput(prediction=float(v)) for v in model.predict_values(x)]
         probabilities = predict_probabilities(model.estimator, x, len(model.classes))

@@ -17,7 +17,7 @@ for categories, year/month/day/day-of-week for datetimes). Its input is always
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -171,6 +171,18 @@ def feature_matrix(frame: pd.DataFrame, plan: FeaturePlan) -> np.ndarray:
         out[:, j] = np.where(np.isinf(array), np.nan, array)
     if issues:
         raise SchemaMismatch("data does not have the model's features", issues)
+    return out
+
+
+def records_matrix(records: Sequence[Mapping[str, Any]], plan: FeaturePlan) -> np.ndarray:
+    """:func:`feature_matrix` for items already checked by ``check_feature_value``: built
+    straight from the dicts, without a DataFrame (the serving hot path)."""
+    out = np.empty((len(records), len(plan.features)), dtype=object)
+    for j, (name, kind) in enumerate(plan.features.items()):
+        if kind == "numeric":
+            out[:, j] = [np.nan if (v := r.get(name)) is None else float(v) for r in records]
+        else:
+            out[:, j] = [r.get(name) for r in records]
     return out
 
 
