@@ -39,3 +39,26 @@ serve: install
 
 clean:
 	rm -rf $(VENV) .learnloop .pytest_cache .mypy_cache .ruff_cache
+
+## bench-serving: learnloop vs MLServer vs BentoML on one scikit-learn model; writes
+## benchmarks/results/serving.json (BENCH_ARGS=--quick for a smoke run; see benchmarks/serving/README.md)
+.PHONY: bench-serving
+bench-serving: install
+	PYTHON=$(PYTHON) benchmarks/serving/peers.sh
+	$(BIN)/python benchmarks/serving/run.py $(BENCH_ARGS)
+
+## proto: regenerate the committed gRPC modules in src/learnloop/grpc from proto/grpc_predict_v2.proto
+# The descriptors go to a private pool: tritonclient registers the same `inference.*` names in
+# protobuf's default pool, and both must load in one process.
+GRPC_DIR := src/learnloop/grpc
+.PHONY: proto
+proto: install
+	$(BIN)/python -m grpc_tools.protoc --proto_path=learnloop/grpc=$(GRPC_DIR)/proto \
+		--python_out=src --pyi_out=src --grpc_python_out=src \
+		$(GRPC_DIR)/proto/grpc_predict_v2.proto
+	sed -i 's/^DESCRIPTOR = _descriptor_pool.Default()/DESCRIPTOR = _descriptor_pool.DescriptorPool()/' \
+		$(GRPC_DIR)/grpc_predict_v2_pb2.py
+	sed -i '1i # ruff: noqa' $(GRPC_DIR)/grpc_predict_v2_pb2.py $(GRPC_DIR)/grpc_predict_v2_pb2.pyi \
+		$(GRPC_DIR)/grpc_predict_v2_pb2_grpc.py
+	$(BIN)/ruff format --quiet $(GRPC_DIR)/grpc_predict_v2_pb2.py $(GRPC_DIR)/grpc_predict_v2_pb2.pyi \
+		$(GRPC_DIR)/grpc_predict_v2_pb2_grpc.py

@@ -106,6 +106,28 @@ class ServingSettings(BaseModel):
     )
 
 
+class GrpcSettings(BaseModel):
+    """The Open Inference Protocol (v2) gRPC server started by `learnloop serve`."""
+
+    enabled: bool = Field(
+        True,
+        description="Allow `learnloop serve` to start the gRPC server; false keeps it off even "
+        "when a port is set.",
+    )
+    host: str = Field("127.0.0.1", description="Interface the gRPC server binds.")
+    port: int = Field(
+        8081,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC server. `learnloop serve` starts it only when this is set "
+        "(LEARNLOOP_GRPC__PORT) or `--grpc-port` is given; 0 picks a free port.",
+    )
+    max_workers: int = Field(16, ge=1, description="Threads answering gRPC calls at once.")
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest gRPC request or response message."
+    )
+
+
 class LoggingSettings(BaseModel):
     """Logs."""
 
@@ -132,6 +154,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)  # type: ignore[arg-type]
     logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
 
     @field_validator("home")

@@ -25,6 +25,7 @@ from learnloop.api.routes import (
     jobs,
     models,
     system,
+    v2,
 )
 from learnloop.container import Container
 from learnloop.storage.sql.jobs import count_jobs_by_status
@@ -59,8 +60,10 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     app.state.metrics = metrics
     if container.serving_metrics is None:
         container.serving_metrics = PrometheusServingMetrics(metrics.registry)
+        if "serving" in container.__dict__:  # the engine was built before the app
+            container.serving.metrics = container.serving_metrics
     install_error_handlers(app)
-    for module in (system, models, deployments, experiments, batch, datasets, jobs, admin):
+    for module in (system, models, deployments, experiments, batch, datasets, jobs, admin, v2):
         app.include_router(module.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes

@@ -153,7 +153,7 @@ class RequestMiddleware:
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
-        started = False
+        response_started = False
         length = headers.get(b"content-length")
         try:
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -172,9 +172,9 @@ class RequestMiddleware:
                 return message
 
             async def send_with_id(message: Message) -> None:
-                nonlocal status, started
+                nonlocal status, response_started
                 if message["type"] == "http.response.start":
-                    started = True
+                    response_started = True
                     status = message["status"]
                     message.setdefault("headers", [])
                     message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
@@ -188,7 +188,7 @@ class RequestMiddleware:
             except Exception:
                 # answer in the API's error shape (with the request id) instead of a plain 500
                 log.exception("unhandled error", extra={"path": scope["path"]})
-                if status == 500 and not started:
+                if status == 500 and not response_started:
                     await _send_json(send, 500, rid, _internal(rid))
                 else:
                     raise

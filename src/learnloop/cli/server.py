@@ -46,19 +46,44 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="Port."),
     workers: int | None = typer.Option(None, help="Job worker threads (default from settings)."),
+    grpc_port: int | None = typer.Option(
+        None,
+        help="Also serve the Open Inference Protocol over gRPC on this port "
+        "(default: LEARNLOOP_GRPC__PORT when set, else no gRPC).",
+    ),
 ) -> None:
     """Run the API server (with in-process job workers) on the local home."""
     settings = Settings()
     configure_logging(settings.logging.level, settings.logging.json_format)
     if workers is not None:
         settings.jobs.workers = workers
+    if grpc_port is not None:
+        settings.grpc.port = grpc_port
     container = Container(settings)
+    grpc_server = None
     try:
         container.open()  # refuse corrupt/foreign databases before binding the port
+        if settings.grpc.enabled and "port" in settings.grpc.model_fields_set:
+            from learnloop.grpc.server import GrpcInferenceServer
+
+            grpc_server = GrpcInferenceServer(
+                container,
+                settings.grpc.host,
+                settings.grpc.port,
+                max_workers=settings.grpc.max_workers,
+                max_message_bytes=settings.grpc.max_message_bytes,
+            )
+            bound = grpc_server.start()
+            console.print(f"gRPC (Open Inference Protocol v2) on {settings.grpc.host}:{bound}")
     except LearnloopError as e:
         console.print(f"[bold red]error:[/] {e.message}")
+        container.close()
         raise typer.Exit(1) from None
-    run_server(container, host, port)
+    try:
+        run_server(container, host, port)
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop()
 
 
 def worker(
