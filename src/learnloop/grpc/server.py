@@ -1,6 +1,6 @@
 """The Open Inference Protocol (v2) gRPC service ``inference.GRPCInferenceService``.
 
-A thread-pool ``grpc`` server over the same :class:`~learnloop.api.oip.InferenceDataPlane` as
+A thread-pool ``grpc`` server over the same :class:`~learnloop.api.dataplane.InferenceDataPlane` as
 the REST routes, so KServe and Triton clients (``tritonclient.grpc``) work unchanged.
 
 * ``ServerLive``, ``ServerReady`` and ``ModelReady`` need no key (load balancers);
@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import grpc
 
+from learnloop.api.dataplane import InferenceDataPlane
 from learnloop.api.oip import (
-    InferenceDataPlane,
     InferRequestData,
     InputTensor,
     OutputTensor,

@@ -28,9 +28,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 
+from learnloop.api.dataplane import InferenceDataPlane
 from learnloop.api.errors import status_of
 from learnloop.api.oip import (
-    InferenceDataPlane,
     InferRequestData,
     InferResult,
     InputTensor,
