@@ -1,7 +1,7 @@
 """The Open Inference Protocol (v2): tensors ⇄ family rows and outputs, shared by REST and gRPC.
 
 Both adapters (``api/routes/v2.py``, ``grpc/server.py``) decode their wire format into
-:class:`InputTensor` values, call :class:`~learnloop.api.dataplane.InferenceDataPlane`, and encode the
+:class:`InputTensor` values, call the data plane (``api/dataplane.py``), and encode the
 :class:`OutputTensor` values it returns; nothing here knows HTTP or protobuf.
 
 **Inputs.** A model version's :class:`Signature` comes from its family's ``describe()``
