@@ -184,7 +184,18 @@ class Container:
 
     @cached_property
     def jobs(self) -> JobService:
-        return JobService(self.job_store, self.audit, lambda: set(self.job_handlers))
+        return JobService(
+            self.job_store,
+            self.audit,
+            lambda: set(self.job_handlers),
+            default_max_attempts=self.settings.jobs.max_attempts,
+        )
+
+    def warm(self) -> None:
+        """Load the versions in use (at start-up). The MLflow client is built first: its
+        stores migrate with alembic under the process-wide migration lock."""
+        _ = self.model_registry.client
+        self.serving.warm_all()
 
     def start_workers(self, threads: int | None = None) -> JobRunner:
         """Start a job runner in this process (idempotent)."""

@@ -65,6 +65,12 @@ class JobSettings(BaseModel):
 class ApiSettings(BaseModel):
     """The HTTP API."""
 
+    processes: int = Field(
+        1,
+        ge=1,
+        description="HTTP server processes sharing the port; each has its own engine, caches, "
+        "ledger writer and job workers (state is shared through the stores).",
+    )
     auth_enabled: bool = Field(
         True, description="Require an API key on every /v1 route but health."
     )
@@ -101,6 +107,12 @@ class ServingSettings(BaseModel):
         50_000, ge=1, description="Buffered rows before requests block (back-pressure)."
     )
     shadow_workers: int = Field(2, ge=1, description="Threads running shadow predictions.")
+    gil_switch_interval_ms: float = Field(
+        0.5,
+        gt=0,
+        description="Python's GIL switch interval in the server process (default 5 ms in "
+        "Python; shorter cuts the latency of hand-offs between request and model threads).",
+    )
     thread_limit: int = Field(
         128, ge=1, description="Concurrent synchronous requests (batched requests wait here)."
     )

@@ -496,9 +496,10 @@ def test_the_stream_sends_events_then_the_finished_job(served: Served) -> None:
 
 
 def close_code(served: Served, path: str) -> int:
-    """The code the server closes the WebSocket at ``path`` with, before accepting it."""
-    with pytest.raises(WebSocketDisconnect) as refused, served.client.websocket_connect(path):
-        pass
+    """The code the server closes the WebSocket at ``path`` with: it accepts, then closes at
+    once (a close before accepting reaches real clients as a bare HTTP 403)."""
+    with served.client.websocket_connect(path) as ws, pytest.raises(WebSocketDisconnect) as refused:
+        ws.receive_json()
     return refused.value.code
 
 

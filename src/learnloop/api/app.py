@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,8 +44,19 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         # synchronous routes (predict waits on its batch) run on this many threads at once
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = container.settings.serving.thread_limit
+        # request threads hand work to the model's batcher thread and back: with Python's
+        # default 5 ms GIL switch interval each hand-off can cost milliseconds of latency
+        sys.setswitchinterval(container.settings.serving.gil_switch_interval_ms / 1000)
         if workers and container.settings.jobs.workers > 0:
             container.start_workers()
+
+        # load the versions in use now, not on the first requests (MLflow's first query alone
+        # takes a second or more)
+        def warm() -> None:
+            container.warm()
+            gc.freeze()  # start-up objects leave the collector's view: shorter GC pauses
+
+        threading.Thread(target=warm, name="ll-warm", daemon=True).start()
         try:
             yield
         finally:
@@ -53,6 +67,9 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         version=__version__,
         description="Self-hosted continuous-learning ML service.",
         lifespan=lifespan,
+        # learnloop exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks would
+        # look up the global providers (environment reads) on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
     metrics = ApiMetrics()
@@ -69,3 +86,15 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes
     )
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """App factory for multi-process serving (``learnloop serve --processes N``): every
+    process builds its own container (engine, caches, ledger writer, job workers) from the
+    environment's settings; state is shared through the stores."""
+    from learnloop.logs import configure_logging
+    from learnloop.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.logging.level, settings.logging.json_format)
+    return create_app(Container(settings))

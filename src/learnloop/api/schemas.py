@@ -122,7 +122,9 @@ class SubmitJobRequest(Strict):
     kind: str = Field(description="Job kind, e.g. `train`.")
     payload: dict[str, Any] = Field(default_factory=dict)
     priority: Literal["high", "normal", "low"] | int = "normal"
-    max_attempts: int = Field(3, ge=1, le=20)
+    max_attempts: int | None = Field(
+        None, ge=1, le=20, description="Default: the `jobs.max_attempts` setting."
+    )
 
 
 class JobResponse(BaseModel):

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from learnloop.container import Container
 from learnloop.core.errors import LearnloopError
@@ -22,9 +24,11 @@ T = TypeVar("T")
 
 
 @contextmanager
-def opened(migrate: bool = True) -> Iterator[Container]:
-    """A container on the local home; learnloop errors become a message and exit code 1."""
-    container = Container(Settings(), migrate=migrate)
+def opened(migrate: bool | None = True) -> Iterator[Container]:
+    """A container on the local home; learnloop errors become a message and exit code 1.
+
+    ``migrate=None`` follows ``database.migrate_on_start``."""
+    container = Container(load_settings(), migrate=migrate)
     try:
         yield container.open()
     except LearnloopError as e:
@@ -35,9 +39,21 @@ def opened(migrate: bool = True) -> Iterator[Container]:
 
 
 def report(error: LearnloopError) -> None:
-    console.print(f"[bold red]error:[/] {getattr(error, 'summary', error.message)}")
+    console.print(f"[bold red]error:[/] {escape(getattr(error, 'summary', error.message))}")
     for issue in getattr(error, "issues", ()):
-        console.print(f"  [yellow]{issue.loc}[/]: {issue.message}")
+        console.print(f"  [yellow]{escape(issue.loc)}[/]: {escape(issue.message)}")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a message (exit 2), not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        console.print("[bold red]error:[/] invalid settings")
+        for err in e.errors():
+            where = "__".join(str(p).upper() for p in err["loc"])
+            console.print(f"  LEARNLOOP_{escape(where)}: {escape(err['msg'])}")
+        raise typer.Exit(2) from None
 
 
 def guarded(fn: Callable[[], T]) -> T:

@@ -10,12 +10,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from learnloop.cli.common import console, opened, out
+from learnloop.cli.common import console, load_settings, opened, out
 from learnloop.container import Container
 from learnloop.core.auth import LOCAL_OPERATOR
 from learnloop.core.errors import LearnloopError
 from learnloop.logs import configure_logging
-from learnloop.settings import Settings
 
 keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
 
@@ -46,6 +45,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="Port."),
     workers: int | None = typer.Option(None, help="Job worker threads (default from settings)."),
+    processes: int | None = typer.Option(
+        None, help="HTTP server processes (default LEARNLOOP_API__PROCESSES, 1)."
+    ),
     grpc_port: int | None = typer.Option(
         None,
         help="Also serve the Open Inference Protocol over gRPC on this port "
@@ -53,10 +55,13 @@ def serve(
     ),
 ) -> None:
     """Run the API server (with in-process job workers) on the local home."""
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_format)
     if workers is not None:
         settings.jobs.workers = workers
+        os.environ["LEARNLOOP_JOBS__WORKERS"] = str(workers)  # for server processes too
+    if processes is not None:
+        settings.api.processes = processes
     if grpc_port is not None:
         settings.grpc.port = grpc_port
     container = Container(settings)
@@ -80,19 +85,39 @@ def serve(
         container.close()
         raise typer.Exit(1) from None
     try:
-        run_server(container, host, port)
+        if settings.api.processes > 1:
+            run_processes(host, port, settings.api.processes)
+        else:
+            run_server(container, host, port)
     finally:
         if grpc_server is not None:
             grpc_server.stop()
+        container.close()
+
+
+def run_processes(host: str, port: int, processes: int) -> None:
+    """Several uvicorn processes on one port, each building its app from the settings."""
+    import uvicorn
+
+    console.print(f"serving with {processes} processes on {host}:{port}")
+    uvicorn.run(
+        "learnloop.api.app:app_from_settings",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def worker(
     threads: int = typer.Option(1, help="Jobs run at once by this process."),
 ) -> None:
     """Run a job worker process (claims jobs from the shared database)."""
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_format)
-    with opened() as c:
+    with opened(migrate=None) as c:
         runner = c.start_workers(threads)
         console.print(f"worker {runner.worker_id} running {threads} thread(s); Ctrl-C stops it")
         stop = threading.Event()
@@ -104,7 +129,7 @@ def worker(
 
 def migrate() -> None:
     """Apply pending database migrations (refuses corrupt or foreign databases)."""
-    container = Container(Settings(), migrate=False)
+    container = Container(load_settings(), migrate=False)
     try:
         before, after = container.db.migrate()
     except LearnloopError as e:
@@ -158,6 +183,6 @@ def demo(
     """Start the server, train the demo model as a job, set champion, and call predict."""
     from learnloop.cli.demo import run_demo
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging("WARNING", settings.logging.json_format)
     run_demo(settings, host, port, data)

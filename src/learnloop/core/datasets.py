@@ -1,10 +1,10 @@
 """Dataset snapshots: validated, immutable, content-hashed Parquet files with a manifest.
 
-A snapshot's id is derived from its content (``ds-`` + the first 16 hex digits of the
-SHA-256 over column names, dtypes and pandas' row hashes), so importing the same table twice
-gives the same snapshot. Files are written to a temporary folder, fsynced, renamed into place
-and made read-only; the catalog row is added last, so a crash never leaves a half snapshot
-visible.
+A snapshot's id is derived from its family and content (``ds-`` + 16 hex digits of a SHA-256
+over the family name and the content hash — column names, dtypes and pandas' row hashes), so
+importing the same table twice for a family gives the same snapshot. Files are written to a
+temporary folder, fsynced, renamed into place and made read-only; the catalog row is added
+last, so a crash never leaves a half snapshot visible.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class DatasetService:
             raise SchemaMismatch(f"data does not fit family {family!r}", issues)
         frame = frame.reset_index(drop=True)
         digest = content_hash(frame)
-        dataset_id = f"ds-{digest[:16]}"
+        # the same table imported for another family is another snapshot (other validation)
+        dataset_id = "ds-" + hashlib.sha256(f"{family}:{digest}".encode()).hexdigest()[:16]
         existing = self.catalog.get(dataset_id)
         if existing is not None:
             return existing

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
 
 _lock = threading.Lock()
+# ids are unique and time-ordered, not secrets: a fast PRNG seeded from the OS is enough
+_random = random.Random(int.from_bytes(os.urandom(16), "big"))
 _last_ms = 0
 _counter = 0
 
@@ -27,7 +30,7 @@ def uuid7() -> uuid.UUID:
             _last_ms = ms
             _counter = 0
         counter = _counter
-    rand = int.from_bytes(os.urandom(8), "big")
+    rand = _random.getrandbits(62)
     value = (ms & 0xFFFFFFFFFFFF) << 80
     value |= 0x7 << 76
     value |= counter << 64

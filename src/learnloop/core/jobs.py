@@ -71,10 +71,17 @@ class RunnerConfig:
 class JobService:
     """What adapters call: submit, inspect and steer jobs."""
 
-    def __init__(self, store: JobStore, audit: AuditLog, kinds: Callable[[], set[str]]) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        audit: AuditLog,
+        kinds: Callable[[], set[str]],
+        default_max_attempts: int = 3,
+    ) -> None:
         self.store = store
         self.audit = audit
         self._kinds = kinds
+        self.default_max_attempts = default_max_attempts
 
     def submit(
         self,
@@ -82,7 +89,7 @@ class JobService:
         payload: Mapping[str, Any],
         *,
         priority: int | str = "normal",
-        max_attempts: int = 3,
+        max_attempts: int | None = None,
         actor: str,
     ) -> JobRecord:
         if kind not in self._kinds():
@@ -92,7 +99,7 @@ class JobService:
             kind,
             payload,
             priority=parse_priority(priority),
-            max_attempts=max_attempts,
+            max_attempts=max_attempts or self.default_max_attempts,
             submitted_by=actor,
         )
         self.audit.append(actor, "job.submit", f"job:{job.id}", {"kind": kind})

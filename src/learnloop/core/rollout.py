@@ -42,9 +42,11 @@ class DeploymentService:
 
     def get(self, model: str) -> Deployment:
         """The deployment in force; the implicit one (revision 0) when none was stored."""
-        self.registry.get_model(model)
         found = self.store.current(model)
-        return found or Deployment(
+        if found is not None:
+            return found
+        self.registry.get_model(model)  # NotFound for an unknown model
+        return Deployment(
             model=model, revision=0, spec=IMPLICIT, actor="implicit", reason="default"
         )
 

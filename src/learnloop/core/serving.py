@@ -24,13 +24,13 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from learnloop.core.batching import AdaptiveBatcher
 from learnloop.core.cache import MemoryResponseCache, ResponseCache, cache_key, input_hash
@@ -44,6 +44,7 @@ from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 
 log = logging.getLogger("learnloop.serving")
+T = TypeVar("T")
 
 
 class ServingMetrics(Protocol):
@@ -231,7 +232,8 @@ class ServingEngine:
         self.config = config
         self.metrics = metrics
         self.models = ModelCache(registry, families, int(config.model_cache_mb * 2**20))
-        self._deployments: dict[str, tuple[float, int, DeploymentSpec]] = {}
+        self._deployments: dict[str, tuple[float, tuple[int, DeploymentSpec]]] = {}
+        self._refreshing: dict[Any, threading.Lock] = {}
         self._aliases: dict[tuple[str, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._shadow_pool = ThreadPoolExecutor(config.shadow_workers, "ll-shadow")
@@ -264,29 +266,87 @@ class ServingEngine:
     def _warm(self, model: str, version: str) -> None:
         self.models.get(model, version)
 
+    def warm_all(self) -> None:
+        """Resolve and load every model's serving arms (at start-up); failures are logged."""
+        try:
+            models = [m.name for m in self.registry.list_models()]
+        except Exception:
+            log.exception("warm-up could not list models")
+            return
+        for model in models:
+            try:
+                _, spec = self.deployment(model)
+                for arm in spec.arms:
+                    self._warm(model, self._version_of(model, arm))
+            except LearnloopError:
+                continue  # e.g. no champion yet
+            except Exception:
+                log.exception("warm-up failed", extra={"model": model})
+
     # -- resolution ----------------------------------------------------------------------------
 
     def deployment(self, model: str) -> tuple[int, DeploymentSpec]:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._deployments.get(model)
-        if hit and now - hit[0] < self.config.deployment_ttl_s:
-            return hit[1], hit[2]
+        revision, spec = self._cached(
+            self._deployments,
+            model,
+            self.config.deployment_ttl_s,
+            lambda: self._load_deployment(model),
+        )
+        return revision, spec
+
+    def _load_deployment(self, model: str) -> tuple[int, DeploymentSpec]:
         current = self.deployments.get(model)
-        with self._lock:
-            self._deployments[model] = (now, current.revision, current.spec)
         return current.revision, current.spec
 
     def _resolve_alias(self, model: str, alias: str) -> str:
+        return self._cached(
+            self._aliases,
+            (model, alias),
+            self.config.alias_ttl_s,
+            lambda: self.registry.resolve(model, alias),
+        )
+
+    def _cached(
+        self, table: dict[Any, tuple[float, Any]], key: Any, ttl: float, load: Callable[[], T]
+    ) -> T:
+        """TTL cache that never makes a request wait for a refresh: an expired entry is served
+        while one background thread reloads it; only a missing entry is loaded in line."""
         now = time.monotonic()
         with self._lock:
-            hit = self._aliases.get((model, alias))
-        if hit and now - hit[0] < self.config.alias_ttl_s:
-            return hit[1]
-        version = self.registry.resolve(model, alias)
-        with self._lock:
-            self._aliases[(model, alias)] = (now, version)
-        return version
+            hit = table.get(key)
+            if hit is not None and now - hit[0] < ttl:
+                return hit[1]  # type: ignore[no-any-return]
+            refreshing = self._refreshing.setdefault(key, threading.Lock())
+        if hit is not None:
+            if refreshing.acquire(blocking=False):
+                threading.Thread(
+                    target=self._refresh, args=(table, key, load, refreshing), daemon=True
+                ).start()
+            return hit[1]  # type: ignore[no-any-return]
+        with refreshing:
+            with self._lock:  # loaded while we waited?
+                fresh = table.get(key)
+            if fresh is not None:
+                return fresh[1]  # type: ignore[no-any-return]
+            value = load()
+            with self._lock:
+                table[key] = (time.monotonic(), value)
+            return value
+
+    def _refresh(
+        self, table: dict[Any, tuple[float, Any]], key: Any, load: Callable[[], T], lock: Any
+    ) -> None:
+        try:
+            value = load()
+            with self._lock:
+                table[key] = (time.monotonic(), value)
+        except NotFound:
+            with self._lock:  # gone (alias deleted, model removed): the next request sees it
+                table.pop(key, None)
+        except Exception:
+            log.exception("background refresh failed", extra={"key": str(key)})
+        finally:
+            lock.release()
 
     def _version_of(self, model: str, arm: Arm) -> str:
         return self._resolve_alias(model, arm.alias) if arm.alias else str(arm.version)

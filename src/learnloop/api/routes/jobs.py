@@ -94,6 +94,8 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
             c.keys.authenticate(token).require(Permission.READ)
         c.jobs.get(job_id)
     except LearnloopError as e:
+        # accept first: a close before the handshake reaches clients as a bare HTTP 403
+        await websocket.accept()
         await websocket.close(code=WS_CLOSE_CODES.get(type(e), 4400), reason=e.message)
         return
     await websocket.accept()

@@ -8,6 +8,7 @@ into learnloop errors here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -21,6 +22,7 @@ from typing import Any
 
 from learnloop.core.errors import Conflict, NotFound, StorageError
 from learnloop.core.records import ModelRecord, VersionRecord
+from learnloop.storage.sql.database import ALEMBIC_LOCK
 
 FAMILY_TAG = "learnloop.family"
 ENTRY = Path(__file__).with_name("pyfunc.py")
@@ -74,17 +76,23 @@ class MlflowModelRegistry:
 
     @property
     def client(self) -> Any:
-        with self._lock:
+        if self._client is not None:
+            return self._client
+        # lock order: the process-wide migration lock, then ours (never the other way round)
+        with ALEMBIC_LOCK, self._lock:
             if self._client is None:
                 from mlflow import MlflowClient
 
                 # signature inference is not used (families validate their own inputs)
                 logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
                 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-
-                self._client = MlflowClient(
+                client = MlflowClient(
                     tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
                 )
+                # MLflow creates/migrates its SQL stores (with alembic) on first use
+                client.get_experiment_by_name(self.experiment)
+                client.search_registered_models(max_results=1)
+                self._client = client
             return self._client
 
     def experiment_id(self) -> str:
@@ -219,7 +227,15 @@ class MlflowModelRegistry:
     def list_versions(self, model: str) -> list[VersionRecord]:
         with self._translate("model", model):
             found = self.client.search_model_versions(f"name = '{model}'", max_results=10000)
-        return sorted((self._version(v) for v in found), key=lambda v: int(v.version))
+            aliases = self.get_model(model).aliases  # search results carry no aliases
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(version, []).append(alias)
+        records = (
+            dataclasses.replace(r, aliases=tuple(sorted(by_version.get(r.version, ()))))
+            for r in (self._version(v) for v in found)
+        )
+        return sorted(records, key=lambda v: int(v.version))
 
     def _version(self, mv: Any) -> VersionRecord:
         tags = mv.tags or {}

@@ -33,6 +33,8 @@ from learnloop.core.errors import StorageError
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_HEADER = b"SQLite format 3\x00"
 APP_MARKER = "learnloop"
+# alembic's op/context proxies are process-global; MLflow's stores migrate with alembic too
+ALEMBIC_LOCK = threading.RLock()
 
 
 class Database:
@@ -164,12 +166,13 @@ class Database:
 
     def migrate(self) -> tuple[str | None, str]:
         """Check, then apply pending migrations. Returns (revision before, revision after)."""
-        before = self.check()
-        with self.engine.begin() as conn:
-            cfg = self._alembic()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-        return before, self.head()
+        with ALEMBIC_LOCK:  # alembic's op/context proxies are process-global
+            before = self.check()
+            with self.engine.begin() as conn:
+                cfg = self._alembic()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            return before, self.head()
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:

@@ -170,6 +170,8 @@ class SqlJobStore:
                 row.finished_at = now
             if status is JobStatus.SUCCEEDED:
                 row.progress = 1.0
+            if status is JobStatus.PAUSED:
+                row.attempts = max(0, row.attempts - 1)  # a pause is not a failed attempt
             row.result = dict(result) if result is not None else row.result
             row.error = error
             row.traceback = traceback

@@ -97,8 +97,8 @@ class SqlPredictionStore:
             }
             for r in records
         ]
-        with self.db.write() as s:
-            s.execute(sa.insert(PredictionRow), rows)
+        with self.db.write() as s:  # Core executemany: no ORM bookkeeping per row
+            s.connection().execute(PredictionRow.__table__.insert(), rows)
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         with self.db.read() as s:
