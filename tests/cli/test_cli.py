@@ -195,3 +195,36 @@ def test_serve_keeps_all_state_under_learnloop_home(tmp_path: Path) -> None:
         proc.wait(20)
     assert (home / "learnloop.db").exists()
     assert list(cwd.iterdir()) == []  # nothing written outside the home
+
+
+def test_serve_with_two_processes_answers_on_one_port(tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    token = run(home, "keys", "create", "--role", "admin").stdout.strip().splitlines()[-1]
+    port = free_port()
+    env = {**os.environ, "LEARNLOOP_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "learnloop", "serve", "--port", str(port), "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+        headers = {"Authorization": f"Bearer {token}"}
+        answers = [httpx.get(f"{base}/v1/ready", headers=headers) for _ in range(10)]
+        assert all(a.status_code == 200 and a.json()["ready"] for a in answers)
+        assert httpx.get(f"{base}/v1/models").status_code == 401
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
