@@ -69,6 +69,8 @@ def test_implicit_deployment_then_canary_promotion_to_the_end(dep: Served) -> No
     assert r.status_code == 200 and r.json()["spec"]["mode"] == "canary"
     history = dep.client.get(f"/v1/models/{MODEL}/deployment/history", headers=dep.auth())
     assert [d["revision"] for d in history.json()] == [1, 2, 3, 4, 5]
+    salts = {d["spec"]["salt"] for d in history.json()}
+    assert len(salts) == 1 and None not in salts  # subjects keep their arms across revisions
     audit = dep.client.get("/v1/audit", params={"action": "deployment.promote"}, headers=dep.auth())
     assert len(audit.json()) == 3
 

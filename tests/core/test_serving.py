@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -334,7 +335,7 @@ def test_the_engine_caches_in_the_real_redis(
 
     redis_cache = RedisResponseCache(REDIS_URL, prefix=f"eng{uuid.uuid4().hex[:8]}")
     if not redis_cache.ping():
-        if __import__("os").environ.get("CI"):
+        if os.environ.get("CI"):
             pytest.fail(f"CI is set but Redis at {REDIS_URL} does not answer")
         pytest.skip(f"Redis tests skipped: no Redis at {REDIS_URL}")
     original = served.serving.cache

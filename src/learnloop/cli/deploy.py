@@ -37,10 +37,7 @@ def apply(
         console.print(f"[bold red]error:[/] cannot read {spec_file}: {e}")
         raise typer.Exit(2) from None
     with opened() as c:
-        spec = parse_spec(raw)
-        if "salt" not in (raw or {}):
-            spec = spec.model_copy(update={"salt": c.deployments.get(model).spec.salt})
-        deployment = c.deployments.apply(model, spec, actor=ACTOR, reason=reason)
+        deployment = c.deployments.apply(model, parse_spec(raw), actor=ACTOR, reason=reason)
     out.print(f"{model}: revision {deployment.revision} ({deployment.spec.mode})")
 
 

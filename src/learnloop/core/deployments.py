@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, Self
@@ -113,7 +112,11 @@ class DeploymentSpec(Strict):
 
     mode: Mode = "single"
     arms: list[Arm] = Field(min_length=1)
-    salt: str = Field(default_factory=lambda: secrets.token_hex(4))
+    salt: str | None = Field(
+        None,
+        description="Seed of the sticky assignment. Unset: the deployment service keeps the "
+        "current one (subjects stay on their arms across revisions) or draws a new one.",
+    )
     canary: CanarySpec | None = None
     blue_green: BlueGreenSpec | None = None
     shadow: ShadowSpec | None = None
@@ -185,7 +188,7 @@ class DeploymentSpec(Strict):
         if subject_id is None:
             point = rng() * BUCKETS
         else:
-            digest = hashlib.blake2b(f"{self.salt}:{subject_id}".encode(), digest_size=8)
+            digest = hashlib.blake2b(f"{self.salt or ''}:{subject_id}".encode(), digest_size=8)
             point = int.from_bytes(digest.digest(), "big") % BUCKETS
         cumulative = 0.0
         for arm, weight in weights:

@@ -75,16 +75,6 @@ class FitResult:
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ColumnSummary:
-    """One column of training data as a family sees it."""
-
-    name: str
-    dtype: str
-    role: str  # "feature", "target", "dropped"
-    note: str = ""
-
-
 class ModelFamily(ABC, Generic[ParamsT, InputT, OutputT]):
     """Base class of every model family. Subclasses set the four class attributes."""
 

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -74,7 +74,6 @@ class LedgerStats:
     flushes: int = 0
     failed_flushes: int = 0
     blocked_ms: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class LedgerWriter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Protocol
 
@@ -64,8 +65,14 @@ class DeploymentService:
         expected_revision: int | None = None,
         action: str = "deployment.apply",
     ) -> Deployment:
-        """Validate arms against the registry, warm their versions, store a new revision."""
+        """Validate arms against the registry, warm their versions, store a new revision.
+
+        A spec without a salt keeps the current deployment's (or gets a new one)."""
         self.registry.get_model(model)
+        if spec.salt is None:
+            current = self.store.current(model)
+            salt = current.spec.salt if current is not None else secrets.token_hex(4)
+            spec = spec.model_copy(update={"salt": salt})
         require_arm_targets(spec, lambda arm: self._exists(model, arm))
         for callback in self._listeners:
             callback(model, spec)

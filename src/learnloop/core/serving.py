@@ -459,7 +459,7 @@ class ServingEngine:
                 last_error = None
                 reasons.append({"version": version, "reason": "invalid_input"})
                 continue
-            except (BreakerOpen, OutOfRange, FutureTimeout, TimeoutError, Exception) as e:
+            except Exception as e:  # errors, timeouts, open breaker, out of range: next one
                 reason = _reason(e)
                 reasons.append({"version": version, "reason": reason})
                 last_error = e

@@ -43,12 +43,8 @@ def apply_deployment(
 ) -> dict[str, Any]:
     """Store a new revision. Invalid specs (weights, missing arms/versions) get 422 and the
     deployment in force keeps serving."""
-    c = container_of(request)
-    data = body.model_dump(exclude={"reason", "expected_revision"})
-    if "salt" not in body.model_fields_set:  # keep subjects on their arms across revisions
-        data["salt"] = c.deployments.get(name).spec.salt
-    spec = DeploymentSpec.model_validate(data)
-    deployment = c.deployments.apply(
+    spec = DeploymentSpec.model_validate(body.model_dump(exclude={"reason", "expected_revision"}))
+    deployment = container_of(request).deployments.apply(
         name,
         spec,
         actor=principal.name,

@@ -29,7 +29,7 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, SchemaMismatch, StorageError
-from learnloop.core.family import ColumnSummary, FamilyParams, FitContext, FitResult, ModelFamily
+from learnloop.core.family import FamilyParams, FitContext, FitResult, ModelFamily
 from learnloop.families.tabular.estimators import (
     EstimatorName,
     TabularModel,
@@ -146,22 +146,6 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
             left_out = "; ".join(f"{name}: {why}" for name, why in plan.dropped.items())
             issues.append(Issue("<features>", f"no usable feature column left ({left_out})"))
         return issues
-
-    @classmethod
-    def summarize_columns(cls, frame: pd.DataFrame, params: TabularParams) -> list[ColumnSummary]:
-        """How each column of ``frame`` would be used by a fit with ``params``."""
-        plan = plan_columns(frame, params.target, params.drop_columns)
-        out = []
-        for name in frame.columns:
-            dtype = str(frame[name].dtype)
-            if name == params.target:
-                out.append(ColumnSummary(name, dtype, "target"))
-            elif name in plan.features:
-                out.append(ColumnSummary(name, dtype, "feature", plan.features[name]))
-            else:
-                why = plan.dropped.get(name) or plan.unusable.get(name, "")
-                out.append(ColumnSummary(name, dtype, "dropped", why))
-        return out
 
     def validate_inputs(self, raw: Sequence[Mapping[str, Any]]) -> list[TabularInput]:
         """Check each item against the fitted features; unknown keys are ignored.
