@@ -8,7 +8,10 @@ that checks the database (refusing corrupt or foreign ones), applies migrations 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from learnloop.core.auth import KeyService
 from learnloop.core.cache import MemoryResponseCache, ResponseCache
@@ -16,16 +19,19 @@ from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import StorageError
 from learnloop.core.experiments import OutcomeSource
+from learnloop.core.feedback import FeedbackCommitter
 from learnloop.core.jobs import JobHandler, JobRunner, JobService, RunnerConfig
 from learnloop.core.ledger import LedgerWriter
 from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
 from learnloop.loop.batch import BatchService
+from learnloop.loop.feedback import FeedbackService
 from learnloop.loop.training import TrainingService
 from learnloop.settings import Settings
 from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
 from learnloop.storage.sql.database import Database
+from learnloop.storage.sql.feedback import SqlFeedbackAnalytics, SqlFeedbackStore
 from learnloop.storage.sql.jobs import SqlJobStore
 from learnloop.storage.sql.serving import SqlDeploymentStore, SqlPredictionStore
 from learnloop.storage.sql.stores import (
@@ -34,6 +40,9 @@ from learnloop.storage.sql.stores import (
     SqlDatasetCatalog,
     SqlKeyStore,
 )
+
+if TYPE_CHECKING:
+    from learnloop.loop.privacy.pii import PiiScrubber
 
 log = logging.getLogger("learnloop")
 
@@ -61,6 +70,8 @@ class Container:
         elif not (self.db.check() and self.db.is_current()):
             raise StorageError("database is not migrated to this version: run `learnloop migrate`")
         self._opened = True
+        if self.outcomes is None:
+            self.outcomes = self.feedback.outcomes()
         return self
 
     def close(self) -> None:
@@ -71,6 +82,8 @@ class Container:
             self.serving.close()
         if "ledger" in self.__dict__ and self.ledger is not None:
             self.ledger.close()
+        if "feedback_committer" in self.__dict__:
+            self.feedback_committer.close()
         if "db" in self.__dict__:
             self.db.dispose()
 
@@ -143,6 +156,50 @@ class Container:
     @cached_property
     def predictions(self) -> SqlPredictionStore:
         return SqlPredictionStore(self.db)
+
+    @cached_property
+    def privacy_secret(self) -> bytes:
+        """Salt of PII hashes and erasure tombstones: the configured secret, else one created
+        once under home (mode 0600) so hashes stay stable across restarts."""
+        configured = self.settings.privacy.secret
+        if configured is not None:
+            return configured.get_secret_value().encode()
+        path = self.settings.home / "privacy.secret"
+        if not path.exists():
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+    @cached_property
+    def feedback_store(self) -> SqlFeedbackStore:
+        return SqlFeedbackStore(self.db)
+
+    @cached_property
+    def feedback_committer(self) -> FeedbackCommitter:
+        f = self.settings.feedback
+        return FeedbackCommitter(
+            self.feedback_store, max_group_events=f.max_group_events, queue_size=f.queue_size
+        )
+
+    @cached_property
+    def pii(self) -> PiiScrubber:
+        from learnloop.loop.privacy.pii import PiiScrubber
+
+        return PiiScrubber(self.settings.feedback.pii_rules, secret=self.privacy_secret)
+
+    @cached_property
+    def feedback(self) -> FeedbackService:
+        ledger = self.ledger
+        return FeedbackService(
+            self.feedback_store,
+            self.feedback_committer,
+            SqlFeedbackAnalytics(self.db),
+            self.predictions,
+            scrub=lambda record: self.pii.scrub(record)[0],
+            flush_ledger=(lambda: ledger.flush(5)) if ledger is not None else None,
+        )
 
     @cached_property
     def response_cache(self) -> ResponseCache:

@@ -8,8 +8,9 @@ the working directory is read too. All state lives under ``home`` unless a URL p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -140,6 +141,45 @@ class GrpcSettings(BaseModel):
     )
 
 
+class FeedbackSettings(BaseModel):
+    """The feedback ledger: group commit, PII scrubbing at ingestion, monitors."""
+
+    max_group_events: int = Field(
+        50_000, ge=1, description="Most events written in one group-commit transaction."
+    )
+    queue_size: int = Field(
+        10_000, ge=1, description="Requests waiting for the writer before new ones get 503."
+    )
+    pii_rules: dict[str, Literal["drop", "mask", "hash", "redact", "keep"]] = Field(
+        default_factory=lambda: {"text": "redact", "attributes.*": "redact"},
+        description="What to do with each field of an event before it is stored (dotted paths, "
+        "'*' for one level): drop, mask, hash (HMAC with privacy.secret), redact (replace the "
+        "PII found in free text), keep.",
+    )
+    confidence_psi_alert: float = Field(
+        0.2, gt=0, description="PSI of the confidence distribution that raises an alert."
+    )
+    label_lease_s: float = Field(
+        900.0, gt=0, description="How long an assigned labelling task stays with its labeller."
+    )
+
+
+class PrivacySettings(BaseModel):
+    """Secrets and budgets of the privacy features."""
+
+    secret: SecretStr | None = Field(
+        None,
+        description="Salt of PII hashing and erasure tombstones. Unset: a random secret is "
+        "created once in <home>/privacy.secret (mode 0600).",
+    )
+    dp_epsilon: float = Field(
+        1.0, gt=0, description="Default total ε of a dataset's differential-privacy budget."
+    )
+    dp_delta: float = Field(
+        1e-6, ge=0, lt=1, description="Default total δ of a dataset's budget."
+    )
+
+
 class LoggingSettings(BaseModel):
     """Logs."""
 
@@ -167,6 +207,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)  # type: ignore[arg-type]
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)  # type: ignore[arg-type]
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # type: ignore[arg-type]
     logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
 
     @field_validator("home")

@@ -25,6 +25,7 @@ from learnloop.api.routes import (
     datasets,
     deployments,
     experiments,
+    feedback,
     jobs,
     models,
     system,
@@ -80,7 +81,9 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         if "serving" in container.__dict__:  # the engine was built before the app
             container.serving.metrics = container.serving_metrics
     install_error_handlers(app)
-    for module in (system, models, deployments, experiments, batch, datasets, jobs, admin, v2):
+    for module in (
+        system, models, deployments, experiments, feedback, batch, datasets, jobs, admin, v2
+    ):
         app.include_router(module.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes

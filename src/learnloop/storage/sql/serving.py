@@ -105,6 +105,15 @@ class SqlPredictionStore:
             row = s.get(PredictionRow, prediction_id)
             return _prediction(row) if row else None
 
+    def get_many(self, prediction_ids: Sequence[str]) -> builtins.list[PredictionRecord]:
+        unique = list(dict.fromkeys(prediction_ids))
+        out: builtins.list[PredictionRecord] = []
+        with self.db.read() as s:
+            for i in range(0, len(unique), 2_000):
+                q = sa.select(PredictionRow).where(PredictionRow.id.in_(unique[i : i + 2_000]))
+                out.extend(_prediction(r) for r in s.scalars(q))
+        return out
+
     def list(
         self,
         model: str,

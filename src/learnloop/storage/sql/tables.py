@@ -189,3 +189,77 @@ class PredictionRow(Base):
     served_by: Mapped[dict[str, Any]]
     shadow_of: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FeedbackRow(Base):
+    """One feedback event. ``idem_key`` is the client's idempotency key, or the event id."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    idem_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str | None] = mapped_column(sa.String(64))
+    value: Mapped[float | None]
+    payload: Mapped[dict[str, Any] | None]
+    prediction_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    subject_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    model: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    client_ts: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    attributes: Mapped[dict[str, Any] | None]
+
+
+class AlertRow(Base):
+    """An alert raised by a monitor (confidence shift, …); ``key`` de-duplicates repeats."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(32), index=True)
+    model: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LabelTaskRow(Base):
+    """An item of the labelling queue (active learning)."""
+
+    __tablename__ = "label_tasks"
+    __table_args__ = (
+        sa.UniqueConstraint("prediction_id"),
+        sa.Index("ix_label_tasks_queue", "model", "status", "score"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    model: Mapped[str] = mapped_column(sa.String(255))
+    prediction_id: Mapped[str] = mapped_column(sa.String(64))
+    subject_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    strategy: Mapped[str] = mapped_column(sa.String(32))
+    score: Mapped[float]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    assignee: Mapped[str | None] = mapped_column(sa.String(128))
+    assigned_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    labelled_at: Mapped[datetime | None]
+    labelled_by: Mapped[str | None] = mapped_column(sa.String(128))
+    feedback_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[datetime]
+
+
+class PrivacyBudgetRow(Base):
+    """The differential-privacy budget of one dataset snapshot (sequential composition)."""
+
+    __tablename__ = "privacy_budgets"
+
+    dataset_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    epsilon: Mapped[float]
+    delta: Mapped[float]
+    spent_epsilon: Mapped[float]
+    spent_delta: Mapped[float]
+    releases: Mapped[int]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,186 @@
+"""Feedback: ingest single events and batches (acknowledged after a durable commit), list them,
+their metrics, and the labelled examples (ledger ⋈ feedback)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from learnloop.api.security import Ingester, Reader, container_of
+from learnloop.core.auth import Principal
+from learnloop.core.errors import InvalidInput, Issue, NotFound
+from learnloop.core.feedback import FeedbackBatchIn, FeedbackIn, FeedbackRecord
+from learnloop.loop.feedback import examples_frame
+
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, field: str) -> timedelta:
+    m = DURATION.match(text.strip())
+    if not m:
+        raise InvalidInput("bad duration", [Issue(field, "use e.g. 90s, 15m, 1h, 7d, 2w")])
+    seconds = int(m.group(1)) * UNITS[m.group(2)]
+    if seconds <= 0:
+        raise InvalidInput("bad duration", [Issue(field, "must be positive")])
+    return timedelta(seconds=seconds)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@router.post("", status_code=201)
+async def send_feedback(
+    event: FeedbackIn, request: Request, response: Response, principal: Principal = Ingester
+) -> dict[str, Any]:
+    """One event. 201 once it is durably stored; 200 with ``duplicate: true`` when its
+    idempotency key was stored before (nothing is stored twice)."""
+    service = container_of(request).feedback
+    ack = (await asyncio.wrap_future(service.submit([event])))[0]
+    if ack.duplicate:
+        response.status_code = 200
+    return {"id": ack.id, "duplicate": ack.duplicate, "orphan": ack.orphan}
+
+
+@router.post("/batch", status_code=201)
+async def send_batch(
+    batch: FeedbackBatchIn, request: Request, principal: Principal = Ingester
+) -> dict[str, Any]:
+    """Up to 10,000 events, validated as a whole: one bad event rejects the batch (422 lists
+    ``events.<index>.<field>`` for every bad one) and nothing is stored; a valid batch is stored
+    in one transaction. Duplicates (by idempotency key) are acknowledged, not stored again;
+    events whose ``prediction_id`` is not in the ledger are stored and listed as orphans."""
+    service = container_of(request).feedback
+    acks = await asyncio.wrap_future(service.submit(batch.events))
+    duplicates = [i for i, a in enumerate(acks) if a.duplicate]
+    orphans = [i for i, a in enumerate(acks) if a.orphan]
+    return {
+        "accepted": len(acks) - len(duplicates),
+        "duplicates": len(duplicates),
+        "orphans": len(orphans),
+        "ids": [a.id for a in acks],
+        "duplicate_indices": duplicates,
+        "orphan_indices": orphans,
+    }
+
+
+@router.get("")
+def list_feedback(
+    request: Request,
+    prediction_id: str | None = None,
+    subject_id: str | None = None,
+    model: str | None = None,
+    since: datetime | None = None,
+    limit: int = Query(100, ge=1, le=10_000),
+    principal: Principal = Reader,
+) -> list[dict[str, Any]]:
+    """Stored events, newest first."""
+    events = container_of(request).feedback.store.list(
+        prediction_id=prediction_id,
+        subject_id=subject_id,
+        model=model,
+        since=_utc(since),
+        limit=limit,
+    )
+    return [event_json(e) for e in events]
+
+
+@router.get("/metrics")
+def feedback_metrics(
+    request: Request,
+    model: str | None = None,
+    window: str = Query("24h", description="Length of the window ending at `until` (1h, 7d…)."),
+    since: datetime | None = Query(None, description="Window start (overrides `window`)."),
+    until: datetime | None = Query(None, description="Window end (default: now)."),
+    bucket: str = Query("1h", description="Width of the time-series buckets."),
+    principal: Principal = Reader,
+) -> dict[str, Any]:
+    """Counts per type, rates (feedback, thumbs-up, click-through, completion), the rating
+    distribution and mean dwell — per model/version/arm — plus orphans and a time series."""
+    span = parse_duration(window, "window")
+    width = parse_duration(bucket, "bucket")
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("bad window", [Issue("since", "must be before until")])
+    return container_of(request).feedback.metrics(
+        model=model,
+        since=since,
+        until=until,
+        window=span,
+        bucket_s=int(width.total_seconds()),
+    )
+
+
+@router.get("/labelled")
+def labelled_examples(
+    request: Request,
+    model: str,
+    since: datetime | None = Query(None, description="Predictions made from this time on."),
+    until: datetime | None = Query(None, description="Predictions made before this time."),
+    limit: int = Query(10_000, ge=1, le=1_000_000),
+    inputs: bool = Query(True, description="Include the prediction inputs."),
+    principal: Principal = Reader,
+) -> dict[str, Any]:
+    """Predictions of ``model`` joined with their feedback, one example each (late labels are
+    picked up whenever they arrive)."""
+    examples = container_of(request).feedback.labelled(
+        model, since=_utc(since), until=_utc(until), limit=limit
+    )
+    frame = examples_frame(examples, inputs=inputs)
+    rows = frame.to_dict(orient="records") if len(frame) else []
+    for row in rows:
+        for key in ("predicted_at", "label_at"):
+            if row.get(key) is not None and hasattr(row[key], "isoformat"):
+                row[key] = row[key].isoformat()
+    return {
+        "model": model,
+        "examples": len(rows),
+        "labelled": int(sum(1 for e in examples if e.label_source is not None)),
+        "rows": _jsonable(rows),
+    }
+
+
+@router.get("/{event_id}")
+def get_feedback(event_id: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+    event = container_of(request).feedback.store.get(event_id)
+    if event is None:
+        raise NotFound("feedback event", event_id)
+    return event_json(event)
+
+
+def event_json(e: FeedbackRecord) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "type": e.type,
+        "name": e.name,
+        "value": e.payload if e.value is None else e.value,
+        "prediction_id": e.prediction_id,
+        "subject_id": e.subject_id,
+        "model": e.model,
+        "timestamp": e.client_ts.isoformat(),
+        "received_at": e.received_at.isoformat(),
+        "idempotency_key": None if e.idem_key == e.id else e.idem_key,
+        "text": e.text,
+        "attributes": e.attributes,
+    }
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import math
+
+    for row in rows:
+        for k, v in row.items():
+            if isinstance(v, float) and math.isnan(v):
+                row[k] = None
+            elif hasattr(v, "item") and not isinstance(v, str | bytes):
+                row[k] = v.item()
+    return rows
