@@ -26,13 +26,20 @@ from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
 from learnloop.loop.batch import BatchService
+from learnloop.loop.data_services import DpReleaseService, SynthesisService
+from learnloop.loop.dataset_builder import LoopDatasetBuilder
 from learnloop.loop.feedback import FeedbackService
+from learnloop.loop.gdpr import SubjectService
+from learnloop.loop.labelling import ActiveLearningService
 from learnloop.loop.training import TrainingService
 from learnloop.settings import Settings
 from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
+from learnloop.storage.sql.alerts import SqlAlertStore
 from learnloop.storage.sql.database import Database
 from learnloop.storage.sql.feedback import SqlFeedbackAnalytics, SqlFeedbackStore
 from learnloop.storage.sql.jobs import SqlJobStore
+from learnloop.storage.sql.labelling import SqlLabelQueue
+from learnloop.storage.sql.privacy import SqlPrivacyBudgets
 from learnloop.storage.sql.serving import SqlDeploymentStore, SqlPredictionStore
 from learnloop.storage.sql.stores import (
     SqlAliasHistory,
@@ -40,6 +47,7 @@ from learnloop.storage.sql.stores import (
     SqlDatasetCatalog,
     SqlKeyStore,
 )
+from learnloop.storage.sql.subjects import SqlSubjectStore
 
 if TYPE_CHECKING:
     from learnloop.loop.privacy.pii import PiiScrubber
@@ -179,8 +187,12 @@ class Container:
     @cached_property
     def feedback_committer(self) -> FeedbackCommitter:
         f = self.settings.feedback
+        ledger = self.ledger
         return FeedbackCommitter(
-            self.feedback_store, max_group_events=f.max_group_events, queue_size=f.queue_size
+            self.feedback_store,
+            max_group_events=f.max_group_events,
+            queue_size=f.queue_size,
+            pending_predictions=ledger.unflushed if ledger is not None else None,
         )
 
     @cached_property
@@ -200,6 +212,51 @@ class Container:
             scrub=lambda record: self.pii.scrub(record)[0],
             flush_ledger=(lambda: ledger.flush(5)) if ledger is not None else None,
         )
+
+    @cached_property
+    def subjects(self) -> SubjectService:
+        ledger = self.ledger
+        return SubjectService(
+            SqlSubjectStore(self.db),
+            self.datasets,
+            self.registry,
+            self.response_cache,
+            self.audit,
+            self.privacy_secret,
+            flush=(lambda: ledger.flush(10)) if ledger is not None else (lambda: None),
+        )
+
+    @cached_property
+    def dataset_builder(self) -> LoopDatasetBuilder:
+        return LoopDatasetBuilder(self.feedback, self.datasets, self.registry)
+
+    @cached_property
+    def dp_releases(self) -> DpReleaseService:
+        p = self.settings.privacy
+        return DpReleaseService(
+            self.datasets,
+            SqlPrivacyBudgets(self.db),
+            self.audit,
+            default_epsilon=p.dp_epsilon,
+            default_delta=p.dp_delta,
+        )
+
+    @cached_property
+    def synthesis(self) -> SynthesisService:
+        return SynthesisService(self.datasets, self.families)
+
+    @cached_property
+    def active_learning(self) -> ActiveLearningService:
+        return ActiveLearningService(
+            SqlLabelQueue(self.db),
+            SqlFeedbackAnalytics(self.db),
+            self.feedback,
+            lease_s=self.settings.feedback.label_lease_s,
+        )
+
+    @cached_property
+    def alerts(self) -> SqlAlertStore:
+        return SqlAlertStore(self.db)
 
     @cached_property
     def response_cache(self) -> ResponseCache:
@@ -237,7 +294,11 @@ class Container:
 
     @cached_property
     def job_handlers(self) -> dict[str, JobHandler]:
-        return {"train": self.training.run_job, "batch_predict": self.batch.run_job}
+        return {
+            "train": self.training.run_job,
+            "batch_predict": self.batch.run_job,
+            "synthesize": self.synthesis.run_job,
+        }
 
     @cached_property
     def jobs(self) -> JobService:

@@ -175,9 +175,7 @@ class PrivacySettings(BaseModel):
     dp_epsilon: float = Field(
         1.0, gt=0, description="Default total ε of a dataset's differential-privacy budget."
     )
-    dp_delta: float = Field(
-        1e-6, ge=0, lt=1, description="Default total δ of a dataset's budget."
-    )
+    dp_delta: float = Field(1e-6, ge=0, lt=1, description="Default total δ of a dataset's budget.")
 
 
 class LoggingSettings(BaseModel):

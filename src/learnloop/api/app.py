@@ -20,6 +20,7 @@ from learnloop.api.observability import (
     RequestMiddleware,
 )
 from learnloop.api.routes import (
+    active_learning,
     admin,
     batch,
     datasets,
@@ -28,6 +29,8 @@ from learnloop.api.routes import (
     feedback,
     jobs,
     models,
+    quality,
+    subjects,
     system,
     v2,
 )
@@ -82,7 +85,19 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
             container.serving.metrics = container.serving_metrics
     install_error_handlers(app)
     for module in (
-        system, models, deployments, experiments, feedback, batch, datasets, jobs, admin, v2
+        system,
+        models,
+        deployments,
+        experiments,
+        feedback,
+        subjects,
+        quality,
+        active_learning,
+        batch,
+        datasets,
+        jobs,
+        admin,
+        v2,
     ):
         app.include_router(module.router)
     app.add_middleware(

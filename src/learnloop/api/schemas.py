@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -102,6 +103,9 @@ class DatasetResponse(BaseModel):
     columns: list[dict[str, str]]
     created_at: datetime
     synthetic: bool
+    subject_column: str | None = None
+    erased: dict[str, Any] | None = None
+    manifest: dict[str, Any] = {}
 
     @classmethod
     def of(cls, r: DatasetRecord) -> DatasetResponse:
@@ -115,6 +119,9 @@ class DatasetResponse(BaseModel):
             columns=[{"name": n, "dtype": t} for n, t in r.schema],
             created_at=r.created_at,
             synthetic=r.synthetic,
+            subject_column=r.manifest.get("subject_column"),
+            erased=r.manifest.get("erased"),
+            manifest=json.loads(json.dumps(dict(r.manifest), default=str)),
         )
 
 

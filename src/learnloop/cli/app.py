@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learnloop.cli import deploy, jobs, registry, server
+from learnloop.cli import deploy, gdpr, jobs, registry, server
 
 app = typer.Typer(
     name="learnloop",
@@ -25,3 +25,4 @@ app.add_typer(registry.models_app, name="models")
 app.add_typer(registry.versions_app, name="versions")
 app.add_typer(registry.alias_app, name="alias")
 app.add_typer(deploy.deploy_app, name="deploy")
+app.add_typer(gdpr.gdpr_app, name="gdpr")

@@ -236,8 +236,11 @@ class FeedbackCommitter:
         max_group_events: int = 50_000,
         queue_size: int = 10_000,
         on_commit: Callable[[Sequence[FeedbackRecord]], None] | None = None,
+        pending_predictions: Callable[[Sequence[str]], set[str]] | None = None,
     ) -> None:
         self.store = store
+        # predictions made but not yet flushed to the ledger are not orphans
+        self.pending_predictions = pending_predictions
         self.max_group_events = max_group_events
         self.on_commit = on_commit
         self.stats = CommitterStats()
@@ -302,6 +305,9 @@ class FeedbackCommitter:
             inserted, ids = self._insert_with_retry(records)
             wanted = [r.prediction_id for r in records if r.prediction_id]
             known = self.store.known_predictions(wanted) if wanted else set()
+            missing = [w for w in wanted if w not in known]
+            if missing and self.pending_predictions is not None:
+                known |= self.pending_predictions(missing)
         except Exception as e:  # the store failed for good: fail these requests, not the thread
             self.stats.failed_commits += 1
             log.exception("feedback commit failed", extra={"events": len(records)})

@@ -94,6 +94,8 @@ class LedgerWriter:
         self.max_block_s = max_block_ms / 1000
         self.stats = LedgerStats()
         self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=queue_size)
+        self._unflushed: set[str] = set()  # ids recorded but not yet written
+        self._ids_lock = threading.Lock()
         self._stop = threading.Event()
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="ll-ledger", daemon=True)
@@ -103,7 +105,14 @@ class LedgerWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def unflushed(self, prediction_ids: Sequence[str]) -> builtins.set[str]:
+        """Those of ``prediction_ids`` recorded here but not yet in the store."""
+        with self._ids_lock:
+            return {i for i in prediction_ids if i in self._unflushed}
+
     def record(self, records: Sequence[PredictionRecord]) -> None:
+        with self._ids_lock:
+            self._unflushed.update(r.id for r in records)
         for rec in records:
             try:
                 self._queue.put_nowait(rec)
@@ -168,6 +177,8 @@ class LedgerWriter:
                 if self._stop.wait(delay):
                     return
                 delay = min(delay * 2, 2.0)
+        with self._ids_lock:
+            self._unflushed.difference_update(r.id for r in batch)
         self.stats.flushed += len(batch)
         self.stats.flushes += 1
         with self._idle:

@@ -122,6 +122,9 @@ class DatasetRecord:
     manifest: Mapping[str, Any] = field(default_factory=dict)
 
 
+RETRAIN_TAG = "learnloop.retrain_required"
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     name: str
@@ -145,3 +148,9 @@ class VersionRecord:
     code_version: str
     aliases: tuple[str, ...] = ()
     source: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def retrain_required(self) -> str | None:
+        """Why this version must be retrained (e.g. a data-subject erasure), or None."""
+        return self.tags.get(RETRAIN_TAG) or None

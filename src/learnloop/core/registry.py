@@ -9,14 +9,14 @@ and drives :meth:`RegistryService.rollback`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound
-from learnloop.core.records import AliasEvent, ModelRecord, VersionRecord
+from learnloop.core.records import RETRAIN_TAG, AliasEvent, ModelRecord, VersionRecord
 from learnloop.core.stores import AliasHistory, AuditLog
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -73,6 +73,8 @@ class ModelRegistry(Protocol):
     def get_version(self, model: str, version: str) -> VersionRecord: ...
 
     def list_versions(self, model: str) -> list[VersionRecord]: ...
+
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None: ...
 
     def set_alias(self, model: str, alias: str, version: str) -> None: ...
 
@@ -147,6 +149,25 @@ class RegistryService:
             {"version": record.version, "run_id": record.run_id, "dataset_id": record.dataset_id},
         )
         return record
+
+    def trained_on(self, dataset_ids: Collection[str]) -> list[VersionRecord]:
+        """Every version (of every model) whose training dataset is one of ``dataset_ids``."""
+        wanted = set(dataset_ids)
+        if not wanted:
+            return []
+        return [
+            v
+            for m in self.registry.list_models()
+            for v in self.registry.list_versions(m.name)
+            if v.dataset_id in wanted
+        ]
+
+    def flag_retrain(self, model: str, version: str, reason: str, *, actor: str) -> None:
+        """Mark a version "retrain required" (a registry tag) and audit it."""
+        self.registry.set_version_tag(model, version, RETRAIN_TAG, reason)
+        self.audit.append(
+            actor, "version.retrain_required", f"model:{model}", {"version": version, "why": reason}
+        )
 
     # -- aliases ------------------------------------------------------------------------------
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.schemas import DatasetResponse
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.datasets import read_table
 from learnloop.core.errors import InvalidInput, Issue
+from learnloop.loop.dataset_builder import LoopDatasetRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -26,6 +29,9 @@ async def import_dataset(
     name: str = Query(description="Dataset name."),
     format: str = Query("csv", description="Body format: csv, tsv or parquet."),
     params: str | None = Query(None, description="Family params as JSON (e.g. the target)."),
+    subject_column: str | None = Query(
+        None, description="Column of subject ids (makes the snapshot reachable by erasure)."
+    ),
     principal: Principal = Writer,
 ) -> DatasetResponse:
     """Import the request body as a validated, immutable snapshot."""
@@ -48,8 +54,99 @@ async def import_dataset(
         name=name,
         source=f"upload:{name}",
         actor=principal.name,
+        subject_column=subject_column,
     )
     return DatasetResponse.of(record)
+
+
+@router.post("/from-feedback", status_code=201)
+def from_feedback(
+    body: LoopDatasetRequest, request: Request, principal: Principal = Writer
+) -> dict[str, Any]:
+    """Build a training snapshot from the model's labelled predictions: time-based split,
+    optional privacy transforms (drop, k-anonymity, l-diversity), a validation report with
+    train/serve skew, and lineage back to the events."""
+    c = container_of(request)
+    record, report = c.dataset_builder.build(body, actor=principal.name)
+    return {"dataset": DatasetResponse.of(record).model_dump(mode="json"), "validation": report}
+
+
+class DpQueryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["count", "sum", "mean", "histogram"]
+    column: str | None = None
+    bounds: tuple[float, float] | None = None
+    bins: list[Any] | None = None
+    epsilon: float = Field(0.1, gt=0)
+    delta: float = Field(0.0, ge=0, lt=1)
+    mechanism: Literal["laplace", "gaussian"] = "laplace"
+    where: dict[str, Any] | None = None
+
+
+class DpReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[DpQueryIn] = Field(..., min_length=1, max_length=100)
+    seed: int | None = None
+    epsilon_total: float | None = Field(
+        None, gt=0, description="The snapshot's total ε, fixed at its first release."
+    )
+    delta_total: float | None = Field(None, ge=0, lt=1)
+
+
+@router.post("/{dataset_id}/dp-release")
+def dp_release(
+    dataset_id: str, body: DpReleaseIn, request: Request, principal: Principal = Writer
+) -> dict[str, Any]:
+    """Differentially private aggregates of a snapshot, charged to its ε/δ budget
+    (sequential composition; all queries or none). 409 when the budget would be exceeded."""
+    c = container_of(request)
+    return c.dp_releases.release(
+        dataset_id,
+        [q.model_dump() for q in body.queries],
+        seed=body.seed,
+        epsilon_total=body.epsilon_total,
+        delta_total=body.delta_total,
+        actor=principal.name,
+    )
+
+
+@router.get("/{dataset_id}/privacy-budget")
+def privacy_budget(
+    dataset_id: str, request: Request, principal: Principal = Reader
+) -> dict[str, Any]:
+    c = container_of(request)
+    c.datasets.get(dataset_id)
+    return c.dp_releases.budget(dataset_id)
+
+
+class SynthesizeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int | None = Field(None, ge=1, le=10_000_000, description="Default: as many as real.")
+    seed: int = 0
+    conditions: dict[str, Any] | None = Field(None, description="Fixed categorical values.")
+    augment_target: str | None = Field(
+        None, description="Edge-case augmentation: oversample rare classes of this column."
+    )
+    min_fraction: float = Field(0.2, gt=0, le=0.5)
+    method: Literal["copula", "smote"] = "copula"
+    name: str | None = None
+
+
+@router.post("/{dataset_id}/synthesize", status_code=202)
+def synthesize(
+    dataset_id: str, body: SynthesizeIn, request: Request, principal: Principal = Writer
+) -> dict[str, Any]:
+    """Start a job that fits the family's synthesizer on the snapshot and writes a new
+    snapshot marked synthetic, with a fidelity report in its manifest."""
+    c = container_of(request)
+    c.datasets.get(dataset_id)
+    job = c.jobs.submit(
+        "synthesize", {"dataset_id": dataset_id, **body.model_dump()}, actor=principal.name
+    )
+    return {"job_id": job.id, "status": job.status.value}
 
 
 @router.get("")

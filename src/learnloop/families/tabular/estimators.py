@@ -153,7 +153,8 @@ def fit_model(
     ``TrainingError``; ``ctx.check_control()`` may raise ``JobPaused``/``JobCancelled``.
     """
     checkpoint = ctx.load_checkpoint()
-    plan = plan_columns(data, params.target, params.drop_columns)
+    drop = [*params.drop_columns, *([params.split_column] if params.split_column else [])]
+    plan = plan_columns(data, params.target, drop)
     task = infer_task(data[params.target], params.task)
     y, classes = encode_target(data[params.target], task)
     matrix = feature_matrix(data, plan)
@@ -163,7 +164,12 @@ def fit_model(
         fraction = state.rounds_done / total_rounds(params)
         ctx.progress(fraction, f"resumed after {state.rounds_done} rounds")
     else:
-        train, valid = split_rows(y, task, params.validation_fraction, params.seed)
+        if params.split_column:
+            marks = data[params.split_column].astype(str).to_numpy()
+            rows = np.arange(len(data))
+            train, valid = rows[marks != "valid"], rows[marks == "valid"]
+        else:
+            train, valid = split_rows(y, task, params.validation_fraction, params.seed)
         preprocessor = build_preprocessor(plan, scale=params.estimator == "linear")
         state = TrainingState(fingerprint, preprocessor.fit(matrix[train]), train, valid)
     train, valid = state.train_rows, state.valid_rows

@@ -72,6 +72,12 @@ class TabularParams(FamilyParams):
     validation_fraction: float = Field(
         0.2, gt=0, lt=0.9, description="Share of rows held out for validation metrics."
     )
+    split_column: str | None = Field(
+        None,
+        description="A column of 'train'/'valid' marks (e.g. a time-based split): rows marked "
+        "'valid' are the validation set instead of a random validation_fraction; never a "
+        "feature.",
+    )
     checkpoint_every: int = Field(
         25, ge=1, description="Rounds or trees per chunk; a checkpoint is saved after each."
     )
@@ -83,6 +89,8 @@ class TabularParams(FamilyParams):
     def _target_is_not_dropped(self) -> Self:
         if self.target in self.drop_columns:
             raise ValueError(f"target {self.target!r} is also listed in drop_columns")
+        if self.split_column is not None and self.split_column == self.target:
+            raise ValueError("split_column cannot be the target")
         return self
 
 
@@ -126,7 +134,16 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
         if len(frame) < MIN_ROWS:
             issues.append(Issue("<rows>", f"{len(frame)} rows; at least {MIN_ROWS} are needed"))
         target = params.target if params is not None else None
-        drop = params.drop_columns if params is not None else []
+        drop = list(params.drop_columns) if params is not None else []
+        if params is not None and params.split_column is not None:
+            col = params.split_column
+            if col not in frame.columns:
+                issues.append(Issue(col, "split_column not found in the data"))
+            else:
+                marks = set(frame[col].astype(str).unique())
+                if not marks <= {"train", "valid"} or marks != {"train", "valid"}:
+                    issues.append(Issue(col, "needs both 'train' and 'valid' marks and no other"))
+                drop.append(col)
         if params is not None:
             if params.target not in frame.columns:
                 available = ", ".join(map(str, frame.columns))
@@ -137,7 +154,7 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
                 issues.extend(target_issues(frame[params.target], params.target, params.task))
             issues.extend(
                 Issue(name, "listed in drop_columns but not in the data")
-                for name in drop
+                for name in params.drop_columns
                 if name not in frame.columns
             )
         plan = plan_columns(frame, target, drop)

@@ -251,7 +251,12 @@ class MlflowModelRegistry:
             code_version=tags.get("learnloop.code_version", ""),
             aliases=tuple(sorted(mv.aliases or ())),
             source=mv.source or "",
+            tags={k: v for k, v in tags.items() if k.startswith("learnloop.")},
         )
+
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
+        with self._translate("version", f"{model}/{version}"):
+            self.client.set_model_version_tag(model, str(version), key, value)
 
     # -- aliases ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from learnloop.core.errors import NotFound
 from learnloop.core.records import AliasEvent, ApiKeyRecord, AuditEvent, DatasetRecord
 from learnloop.logs import request_id_var
 from learnloop.storage.sql.database import Database
@@ -195,6 +196,13 @@ class SqlDatasetCatalog:
             q = q.where(DatasetRow.family == family)
         with self.db.read() as s:
             return [_dataset(r) for r in s.scalars(q)]
+
+    def update_manifest(self, dataset_id: str, manifest: Mapping[str, Any]) -> None:
+        with self.db.write() as s:
+            row = s.get(DatasetRow, dataset_id)
+            if row is None:
+                raise NotFound("dataset", dataset_id)
+            row.manifest = dict(manifest)
 
 
 def _dataset(r: DatasetRow) -> DatasetRecord:
