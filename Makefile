@@ -47,6 +47,24 @@ bench-serving: install
 	PYTHON=$(PYTHON) benchmarks/serving/peers.sh
 	$(BIN)/python benchmarks/serving/run.py $(BENCH_ARGS)
 
+## bench-feedback: feedback ingestion (batch events/min, single req/s, p99) and the kill -9 crash
+## test on SQLite and PostgreSQL; writes benchmarks/results/feedback.json (BENCH_ARGS=--quick)
+.PHONY: bench-feedback
+bench-feedback: install
+	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk; }
+	$(BIN)/python benchmarks/feedback/run.py $(BENCH_ARGS)
+
+## bench-active-learning: strategies vs random sampling on AI4I with the tabular family; writes
+## benchmarks/results/active_learning.json and .png (BENCH_ARGS=--quick)
+.PHONY: bench-active-learning
+bench-active-learning: install
+	$(BIN)/python benchmarks/active_learning/run.py $(BENCH_ARGS)
+
+## bench-pii: precision/recall of the PII detector on its labelled set; writes benchmarks/results/pii.json
+.PHONY: bench-pii
+bench-pii: install
+	$(BIN)/python benchmarks/privacy/pii_eval.py
+
 ## proto: regenerate the committed gRPC modules in src/learnloop/grpc from proto/grpc_predict_v2.proto
 # The descriptors go to a private pool: tritonclient registers the same `inference.*` names in
 # protobuf's default pool, and both must load in one process.

@@ -35,7 +35,6 @@ if str(ROOT) not in sys.path:
 
 import aiohttp  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-
 from benchmarks.common.processes import ServerProcess, free_port, start_server  # noqa: E402
 from benchmarks.feedback.setup import prepare, serve_cmd  # noqa: E402
 
@@ -89,7 +88,7 @@ class Clients:
                         pending = None
                         continue
                     self.failures += 1
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, aiohttp.ClientError, ConnectionError):
                 self.failures += 1
             await asyncio.sleep(0.05)  # the server is down or busy: retry the same events
 
