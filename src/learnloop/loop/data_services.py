@@ -157,7 +157,10 @@ class SynthesisService:
                     seed=int(p.get("seed", 0)),
                     method=p.get("method", "copula"),
                 )
-                synthetic = augmented[augmented["_synthetic"]].drop(columns="_synthetic")
+                # the augmented training set: the real rows plus the generated rare-class rows,
+                # told apart by the "_synthetic" column (never a feature)
+                synthetic = augmented
+                params["drop_columns"] = [*params.get("drop_columns", []), "_synthetic"]
                 method = f"augment_rare({p.get('method', 'copula')})"
             else:
                 gen = GaussianCopulaSynthesizer(seed=int(p.get("seed", 0))).fit(
@@ -172,7 +175,13 @@ class SynthesisService:
             raise Conflict(f"family {source.family!r} has no synthetic-data generator")
         ctx.progress(0.7, f"{len(synthetic)} rows; measuring fidelity")
         real_part = real.drop(columns=meta)
-        report = fidelity_report(real_part, synthetic, target=target, seed=int(p.get("seed", 0)))
+        generated = (
+            synthetic[synthetic["_synthetic"]].drop(columns="_synthetic")
+            if "_synthetic" in synthetic.columns
+            else synthetic
+        )
+        report = fidelity_report(real_part, generated, target=target, seed=int(p.get("seed", 0)))
+        report["generated_rows"] = len(generated)
         ctx.progress(0.9, "writing the snapshot")
         synthetic = pd.DataFrame(synthetic).reset_index(drop=True)
         params.pop("split_column", None)

@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from learnloop.core.errors import InvalidInput, Issue
 
@@ -184,7 +185,9 @@ def anonymize(
         levels, method = lattice.exhaustive(), "exhaustive"
     else:
         levels, method = lattice.greedy(), "greedy"
-    return _result(frame, ladders, lattice, levels, method, sensitive_columns, k, l, max_suppression)
+    return _result(
+        frame, ladders, lattice, levels, method, sensitive_columns, k, l, max_suppression
+    )
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -285,26 +288,28 @@ class _Ladder:
     name: str
     kind: str
     max_level: int
-    codes0: np.ndarray  # row -> distinct value index
-    labels: list[np.ndarray]  # level -> label per distinct value
-    codes: list[np.ndarray]  # level -> label code per distinct value
+    codes0: NDArray[Any]  # row -> distinct value index
+    labels: list[NDArray[Any]]  # level -> label per distinct value
+    codes: list[NDArray[Any]]  # level -> label code per distinct value
     cards: list[int]  # level -> number of labels
-    ncp: list[np.ndarray]  # level -> NCP per distinct value
+    ncp: list[NDArray[Any]]  # level -> NCP per distinct value
     descriptions: list[str]
 
-    def row_labels(self, level: int) -> np.ndarray:
-        return self.labels[level][self.codes0]
+    def row_labels(self, level: int) -> NDArray[Any]:
+        labels: NDArray[Any] = self.labels[level][self.codes0]
+        return labels
 
 
-def _factorize(series: pd.Series) -> np.ndarray:
+def _factorize(series: pd.Series) -> NDArray[Any]:
     codes, _ = pd.factorize(series, use_na_sentinel=False)
-    return np.asarray(codes, dtype=np.int64)
+    out: NDArray[Any] = np.asarray(codes, dtype=np.int64)
+    return out
 
 
 def _build_ladder(name: str, series: pd.Series, hierarchy: Hierarchy) -> _Ladder:
     codes0, uniques = pd.factorize(series, use_na_sentinel=False)
     missing = np.asarray(pd.isna(uniques), dtype=bool)
-    builders: dict[str, Callable[..., tuple[list[np.ndarray], list[np.ndarray], list[str]]]] = {
+    builders: dict[str, Callable[..., tuple[list[NDArray[Any]], list[NDArray[Any]], list[str]]]] = {
         "numeric": _numeric_levels,
         "categorical": _categorical_levels,
         "date": _date_levels,
@@ -333,10 +338,10 @@ def _build_ladder(name: str, series: pd.Series, hierarchy: Hierarchy) -> _Ladder
 
 
 def _numeric_levels(
-    uniques: Any, missing: np.ndarray, hierarchy: Hierarchy
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    values = pd.to_numeric(pd.Series(np.asarray(uniques, dtype=object)), errors="raise")
-    values = values.to_numpy(dtype=float)
+    uniques: Any, missing: NDArray[Any], hierarchy: Hierarchy
+) -> tuple[list[NDArray[Any]], list[NDArray[Any]], list[str]]:
+    numbers = pd.to_numeric(pd.Series(np.asarray(uniques, dtype=object)), errors="raise")
+    values = numbers.to_numpy(dtype=float)
     finite = values[~missing]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     spread = high - low
@@ -372,8 +377,8 @@ def _numeric_levels(
 
 
 def _categorical_levels(
-    uniques: Any, missing: np.ndarray, hierarchy: Hierarchy
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    uniques: Any, missing: NDArray[Any], hierarchy: Hierarchy
+) -> tuple[list[NDArray[Any]], list[NDArray[Any]], list[str]]:
     original = _text(np.array([str(v) for v in uniques], dtype=object), missing)
     top = hierarchy.max_level or len(hierarchy.groups) + 1
     labels = [original]
@@ -394,12 +399,12 @@ def _categorical_levels(
         descriptions.append(f"groups level {level}")
     labels.append(np.full(len(original), _TOP, dtype=object))
     descriptions.append("suppressed (*)")
-    return labels, [_group_ncp(level, missing) for level in labels], descriptions
+    return labels, _group_ncp(labels, missing), descriptions
 
 
 def _date_levels(
-    uniques: Any, missing: np.ndarray, hierarchy: Hierarchy
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    uniques: Any, missing: NDArray[Any], hierarchy: Hierarchy
+) -> tuple[list[NDArray[Any]], list[NDArray[Any]], list[str]]:
     stamps = pd.to_datetime(pd.Series(np.asarray(uniques, dtype=object)), errors="raise")
     day = np.array(
         [
@@ -414,12 +419,12 @@ def _date_levels(
     labels = [_text(day, missing), _text(month, missing), _text(year, missing)][:top]
     labels.append(np.full(len(day), _TOP, dtype=object))
     descriptions = ["original values", "month", "year"][:top] + ["suppressed (*)"]
-    return labels, [_group_ncp(level, missing) for level in labels], descriptions
+    return labels, _group_ncp(labels, missing), descriptions
 
 
 def _prefix_levels(
-    uniques: Any, missing: np.ndarray, hierarchy: Hierarchy
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    uniques: Any, missing: NDArray[Any], hierarchy: Hierarchy
+) -> tuple[list[NDArray[Any]], list[NDArray[Any]], list[str]]:
     text = [str(v) for v in uniques]
     longest = max((len(t) for t, m in zip(text, missing, strict=True) if not m), default=1)
     top = hierarchy.max_level or max(longest, 1)
@@ -431,26 +436,33 @@ def _prefix_levels(
         descriptions.append(f"last {level} characters masked")
     labels.append(np.full(len(text), _TOP * longest, dtype=object))
     descriptions.append("suppressed (*)")
-    return labels, [_group_ncp(level, missing) for level in labels], descriptions
+    return labels, _group_ncp(labels, missing), descriptions
 
 
-def _text(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def _text(labels: NDArray[Any], missing: NDArray[Any]) -> NDArray[Any]:
     out = labels.astype(object)
     out[missing] = _MISSING
     return out
 
 
-def _group_ncp(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """``(g - 1) / (d - 1)``: ``g`` distinct present values share the label, ``d`` exist."""
+def _group_ncp(labels: list[NDArray[Any]], missing: NDArray[Any]) -> list[NDArray[Any]]:
+    """Per level, ``(g - 1) / (d - 1)``: ``g`` of the ``d`` distinct present values share a label.
+
+    Missing values lose nothing until the top level, where every row costs 1.
+    """
     present = int((~missing).sum())
-    if present <= 1:
-        return np.where(labels == _TOP, 1.0, 0.0).astype(float)
-    sizes = pd.Series(labels[~missing]).value_counts()
-    shared = pd.Series(labels).map(sizes).fillna(1).to_numpy(dtype=float)
-    loss = (shared - 1.0) / (present - 1.0)
-    loss[missing] = 0.0
-    loss[labels == _TOP] = 1.0
-    return loss
+    out = []
+    for level in labels[:-1]:
+        if present <= 1:
+            out.append(np.zeros(len(level)))
+            continue
+        sizes = pd.Series(level[~missing]).value_counts()
+        shared = pd.Series(level).map(sizes).fillna(1).to_numpy(dtype=float)
+        loss = (shared - 1.0) / (present - 1.0)
+        loss[missing] = 0.0
+        out.append(loss)
+    out.append(np.ones(len(labels[-1])))
+    return out
 
 
 def _number(value: float) -> str:
@@ -483,8 +495,8 @@ class _Node:
     levels: tuple[int, ...]
     violations: int
     loss: float  # mean NCP, suppressed rows counted as 1
-    classes: np.ndarray  # row -> class index
-    violating: np.ndarray  # row -> in a violating class
+    classes: NDArray[Any]  # row -> class index
+    violating: NDArray[Any]  # row -> in a violating class
 
 
 class _Lattice:
@@ -493,7 +505,7 @@ class _Lattice:
     def __init__(
         self,
         ladders: Sequence[_Ladder],
-        sensitive_codes: Sequence[np.ndarray],
+        sensitive_codes: Sequence[NDArray[Any]],
         k: int,
         l: int | None,  # noqa: E741
         budget: int,
@@ -596,7 +608,7 @@ class _Lattice:
         return total / len(self.ladders)
 
 
-def _distinct_per_class(classes: np.ndarray, codes: np.ndarray, count: int) -> np.ndarray:
+def _distinct_per_class(classes: NDArray[Any], codes: NDArray[Any], count: int) -> NDArray[Any]:
     width = int(codes.max()) + 1 if codes.size else 1
     pairs = pd.unique(classes.astype(np.int64) * width + codes)
     return np.bincount(pairs // width, minlength=count)
@@ -621,7 +633,7 @@ def _result(
     n = len(frame)
     out = frame.copy()
     for ladder, level in zip(ladders, levels, strict=True):
-        out[ladder.name] = pd.Series(ladder.row_labels(level), index=frame.index, dtype=object)
+        out[ladder.name] = ladder.row_labels(level)
     out = out.loc[kept]
 
     kept_classes = node.classes[kept]
@@ -681,4 +693,3 @@ def _result(
         l=l_achieved,
         report=report,
     )
-
