@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learnloop.cli import deploy, gdpr, jobs, registry, server
+from learnloop.cli import deploy, gdpr, jobs, loop, registry, server
 
 app = typer.Typer(
     name="learnloop",
@@ -26,3 +26,5 @@ app.add_typer(registry.versions_app, name="versions")
 app.add_typer(registry.alias_app, name="alias")
 app.add_typer(deploy.deploy_app, name="deploy")
 app.add_typer(gdpr.gdpr_app, name="gdpr")
+app.add_typer(loop.feedback_app, name="feedback")
+app.add_typer(loop.al_app, name="al")
