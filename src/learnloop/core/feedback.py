@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from learnloop.core.errors import StorageError
 from learnloop.core.ids import new_id
@@ -60,16 +60,23 @@ class FeedbackIn(BaseModel):
 
     type: FeedbackType
     prediction_id: str | None = Field(None, min_length=1, max_length=64)
-    subject_id: str | None = Field(None, min_length=1, max_length=255)
+    subject_id: str | None = Field(
+        None, min_length=1, max_length=255, validate_default=True, description="Who it is about."
+    )
     model: str | None = Field(None, min_length=1, max_length=255)
     value: Any = Field(
         None,
+        validate_default=True,
         description="thumbs: 'up'/'down' or bool; rating: 1–5; correction: the corrected output; "
         "label: the true label; dwell_ms: ≥ 0; click: true (default); completion: bool or 0–1; "
         "signal: a number.",
     )
     name: str | None = Field(
-        None, min_length=1, max_length=64, description="The signal's name (type 'signal')."
+        None,
+        min_length=1,
+        max_length=64,
+        validate_default=True,
+        description="The signal's name (type 'signal').",
     )
     timestamp: datetime | None = Field(None, description="Client time (UTC if no offset).")
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
@@ -83,12 +90,31 @@ class FeedbackIn(BaseModel):
             return v.replace(tzinfo=UTC)
         return v
 
-    @model_validator(mode="after")
-    def _check(self) -> FeedbackIn:
-        if self.prediction_id is None and self.subject_id is None:
+    # field validators (not a model validator) so that errors name the field: events.3.value
+
+    @field_validator("subject_id")
+    @classmethod
+    def _refers(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None and info.data.get("prediction_id") is None and "prediction_id" in info.data:
             raise ValueError("give a prediction_id or a subject_id (or both)")
-        numeric_value(self.type, self.value, self.name)  # raises ValueError with the reason
-        return self
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("type")
+        if kind is not None and kind != "signal":
+            numeric_value(kind, v)
+        elif kind == "signal" and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise ValueError("a signal's value must be a number")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") == "signal" and not v:
+            raise ValueError("a signal needs a name")
+        return v
 
 
 def numeric_value(kind: str, value: Any, name: str | None = None) -> float | None:
@@ -98,36 +124,36 @@ def numeric_value(kind: str, value: Any, name: str | None = None) -> float | Non
             return 1.0
         if value in ("down", False, 0) and not isinstance(value, float):
             return 0.0
-        raise ValueError("value: thumbs must be 'up' or 'down' (or true/false)")
+        raise ValueError("thumbs must be 'up' or 'down' (or true/false)")
     if kind == "rating":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-            raise ValueError("value: rating must be an integer from 1 to 5")
+            raise ValueError("rating must be an integer from 1 to 5")
         return float(value)
     if kind == "dwell_ms":
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError("value: dwell_ms must be a number ≥ 0")
+            raise ValueError("dwell_ms must be a number ≥ 0")
         return float(value)
     if kind == "click":
         if value is None or value is True:
             return 1.0
         if value is False:
             return 0.0
-        raise ValueError("value: click must be true, false or absent")
+        raise ValueError("click must be true, false or absent")
     if kind == "completion":
         if value is None or isinstance(value, bool):
             return 0.0 if value is False else 1.0
         if isinstance(value, int | float) and 0 <= value <= 1:
             return float(value)
-        raise ValueError("value: completion must be a bool or a fraction from 0 to 1")
+        raise ValueError("completion must be a bool or a fraction from 0 to 1")
     if kind == "signal":
         if not name:
             raise ValueError("name: a signal needs a name")
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("value: a signal's value must be a number")
+            raise ValueError("a signal's value must be a number")
         return float(value)
     if kind in ("label", "correction"):
         if value is None:
-            raise ValueError(f"value: a {kind} needs a value")
+            raise ValueError(f"a {kind} needs a value")
         return None
     raise ValueError(f"type: unknown feedback type {kind!r}")
 
