@@ -186,6 +186,7 @@ def test_metrics_per_arm(stores) -> None:  # type: ignore[no-untyped-def]
     assert arm["predictions"] == 4
     assert arm["rates"]["mean_rating"] == pytest.approx(4.0)
     assert arm["rates"]["click_through_rate"] == pytest.approx(0.25)
+    assert arm["rates"]["feedback_rate"] == pytest.approx(1.0)
     assert out["rating_distribution"]["m"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1}
     assert sum(p["events"] for p in out["series"]) == 5
 

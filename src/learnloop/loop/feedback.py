@@ -109,6 +109,9 @@ def summarize(
     served: dict[tuple[str, str, str], int] = {
         (r["model"], r["version"], r["arm"]): int(r["n"]) for r in raw["served"]
     }
+    reached: dict[tuple[str, str, str], int] = {
+        (r["model"], r["version"], r["arm"]): int(r["n"]) for r in raw.get("reached", [])
+    }
     groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     totals: dict[str, int] = {}
     orphans = 0
@@ -135,7 +138,8 @@ def summarize(
         if n_served:
             for kind, n in per_prediction.items():
                 rates[f"{kind}_per_prediction"] = round(n / n_served, 6)
-            rates["feedback_rate"] = round(max(per_prediction.values()) / n_served, 6)
+            # share of the predictions served in the window that got any feedback
+            rates["feedback_rate"] = round(reached.get(key, 0) / n_served, 6)
         if "thumbs" in types:
             rates["thumbs_up_rate"] = types["thumbs"]["mean"]
         if "rating" in types:

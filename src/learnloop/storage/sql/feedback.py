@@ -235,6 +235,16 @@ class SqlFeedbackAnalytics:
             .where(*window, f.type == "rating")
             .group_by(model_col, f.value)
         )
+        reached = (
+            joined.add_columns(
+                model_col.label("model"),
+                p.version,
+                p.arm,
+                sa.func.count(sa.distinct(p.id)).label("n"),
+            )
+            .where(*window, p.id.is_not(None))
+            .group_by(model_col, p.version, p.arm)
+        )
         bucket = self._epoch_bucket(f.received_at, bucket_s).label("bucket")
         series = (
             joined.add_columns(bucket, f.type, sa.func.count().label("n"), sa.func.avg(f.value))
@@ -257,4 +267,5 @@ class SqlFeedbackAnalytics:
                     for b, t, n, m in s.execute(series)
                 ],
                 "served": [dict(r._mapping) for r in s.execute(served)],
+                "reached": [dict(r._mapping) for r in s.execute(reached)],
             }
