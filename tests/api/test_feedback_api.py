@@ -161,7 +161,8 @@ def test_metrics_and_labelled_join(served: Served) -> None:
     assert set(mine) == set(pids)
     assert mine[pids[2]]["label"] == 1 and mine[pids[2]]["label_source"] == "label"
     assert mine[pids[1]]["negative"] is True and mine[pids[1]]["label"] is None
-    assert "Torque [Nm]" in mine[pids[0]]  # inputs are joined in
+    assert "Torque [Nm]" in mine[pids[0]]["inputs"]  # inputs are joined in
+    assert mine[pids[0]]["outcomes"]["rating"] == 5.0 and mine[pids[0]]["label_at"] is None
 
 
 def test_experiment_results_use_feedback_outcomes(served: Served) -> None:

@@ -14,7 +14,7 @@ from learnloop.api.security import Ingester, Reader, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, NotFound
 from learnloop.core.feedback import FeedbackBatchIn, FeedbackIn, FeedbackRecord
-from learnloop.loop.feedback import examples_frame
+from learnloop.core.labels import LabelledExample
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
@@ -135,18 +135,36 @@ def labelled_examples(
     examples = container_of(request).feedback.labelled(
         model, since=_utc(since), until=_utc(until), limit=limit
     )
-    frame = examples_frame(examples, inputs=inputs)
-    rows = frame.to_dict(orient="records") if len(frame) else []
-    for row in rows:
-        for key in ("predicted_at", "label_at"):
-            if row.get(key) is not None and hasattr(row[key], "isoformat"):
-                row[key] = row[key].isoformat()
+    rows = [example_json(e, inputs=inputs) for e in examples]
     return {
         "model": model,
         "examples": len(rows),
-        "labelled": int(sum(1 for e in examples if e.label_source is not None)),
-        "rows": _jsonable(rows),
+        "labelled": sum(1 for e in examples if e.label_source is not None),
+        "rows": rows,
     }
+
+
+def example_json(ex: LabelledExample, *, inputs: bool) -> dict[str, Any]:
+    p = ex.prediction
+    row: dict[str, Any] = {
+        "prediction_id": p.id,
+        "subject_id": p.subject_id,
+        "model": p.model,
+        "version": p.version,
+        "arm": p.arm,
+        "predicted_at": p.created_at.isoformat(),
+        "predicted": ex.predicted,
+        "confidence": ex.confidence,
+        "label": ex.label,
+        "label_source": ex.label_source,
+        "label_at": ex.label_at.isoformat() if ex.label_at else None,
+        "correct": ex.correct,
+        "negative": ex.negative,
+        "outcomes": dict(ex.outcomes),
+    }
+    if inputs:
+        row["inputs"] = dict(p.inputs or {})
+    return row
 
 
 @router.get("/{event_id}")
@@ -172,15 +190,3 @@ def event_json(e: FeedbackRecord) -> dict[str, Any]:
         "text": e.text,
         "attributes": e.attributes,
     }
-
-
-def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    import math
-
-    for row in rows:
-        for k, v in row.items():
-            if isinstance(v, float) and math.isnan(v):
-                row[k] = None
-            elif hasattr(v, "item") and not isinstance(v, str | bytes):
-                row[k] = v.item()
-    return rows
