@@ -215,13 +215,20 @@ class LoopDatasetBuilder:
                 **frame[SPLIT].value_counts().to_dict(),
             }
         ]
+        # train/serve skew compares what was served, before privacy transforms change it
+        features = [c for c in frame.columns if c not in (*META, SPLIT, target)]
+        reference = self._reference(served_version.dataset_id)
+        served_skew = skew(reference, frame, features) if reference is not None else None
         privacy_report: dict[str, Any] | None = None
         if request.privacy is not None:
             frame, privacy_report = self._privacy(frame, request.privacy, target)
-            transforms.append({"step": "privacy", **privacy_report})
-        features = [c for c in frame.columns if c not in (*META, SPLIT, target)]
-        reference = self._reference(served_version.dataset_id)
-        report = validation_report(frame, target, features, reference)
+            transforms.append(
+                {"step": "privacy", **{k: v for k, v in privacy_report.items() if k != "details"}}
+            )
+        report = validation_report(frame, target, [], None)
+        if served_skew is not None:
+            report["train_serve_skew"] = served_skew
+            report["skewed_features"] = sorted(k for k, v in served_skew.items() if v["flag"])
         by_prediction: dict[str, list[str]] = {}
         for e in examples:
             by_prediction[e.prediction.id] = [e.label_source or ""]
