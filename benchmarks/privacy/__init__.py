@@ -1,0 +1,1 @@
+"""Privacy benchmarks: PII detection precision and recall on a labelled set."""
