@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from benchmarks.privacy.pii_eval import evaluate, load
 
+from benchmarks.privacy.pii_eval import evaluate, load
 from learnloop.core.errors import InvalidInput
 from learnloop.loop.privacy.pii import (
     MASK,

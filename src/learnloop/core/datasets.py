@@ -214,7 +214,9 @@ class DatasetService:
                 found.append((record, frame[frame[column].astype(str) == subject_id]))
         return found
 
-    def erase_subject(self, subject_id: str, *, actor: str, tombstone: str) -> builtins.list[dict[str, Any]]:
+    def erase_subject(
+        self, subject_id: str, *, actor: str, tombstone: str
+    ) -> builtins.list[dict[str, Any]]:
         """For every snapshot holding the subject: write a new snapshot without the subject's
         rows (same family, params and subject column; lineage points back), mark the old one
         erased and superseded, and delete the old one's data files. Returns what was done."""

@@ -1,1 +1,2 @@
-"""Privacy at ingestion and in datasets: PII scrubbing, k-anonymity/l-diversity, differential privacy."""
+"""Privacy at ingestion and in datasets: PII scrubbing, k-anonymity and l-diversity,
+differential privacy."""
