@@ -107,8 +107,9 @@ class ActiveLearningService:
             )
         except ValueError as e:
             raise InvalidInput("cannot select", [Issue("strategy", str(e))]) from e
+        # diversity's first pick with nothing labelled scores +inf: store a finite stand-in
         items = [
-            (pool[i].id, pool[i].subject_id, float(score))
+            (pool[i].id, pool[i].subject_id, float(score) if np.isfinite(score) else 1e12)
             for i, score in zip(chosen.indices.tolist(), chosen.scores.tolist(), strict=True)
         ]
         tasks = self.queue.add(model, strategy, items)
