@@ -55,7 +55,9 @@ def test_results_without_outcomes_show_traffic_and_latency(exp: Served) -> None:
     arms = body["arms"]
     assert arms["control"]["predictions"] + arms["treatment"]["predictions"] == 40
     assert arms["treatment"]["versions"] == ["2"] and arms["control"]["latency_ms_p50"] > 0
-    assert body["winner"] is None and body["outcome_source"] is None
+    # outcomes come from the feedback ledger, which holds none for these predictions yet
+    assert body["winner"] is None and body["outcome_source"] == "FeedbackOutcomes"
+    assert arms["control"]["outcomes"] == 0 and arms["treatment"]["outcomes"] == 0
 
 
 def test_results_with_outcomes_recommend_the_better_arm(exp: Served) -> None:

@@ -46,7 +46,8 @@ def feedback_import(
         for p in problems[:20]:
             console.print(f"[bold red]error:[/] {p}")
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        console.print(f"{len(problems)} problems{more}; nothing was stored")
+        noun = "problem" if len(problems) == 1 else "problems"
+        console.print(f"{len(problems)} {noun}{more}; nothing was stored")
         raise typer.Exit(2)
     stored = duplicates = orphans = 0
     columns = (TextColumn("feedback"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
