@@ -62,7 +62,7 @@ def test_results_without_outcomes_show_traffic_and_latency(exp: Served) -> None:
 
 def test_results_with_outcomes_recommend_the_better_arm(exp: Served) -> None:
     source = FixedOutcomes()
-    exp.container.outcomes = source
+    previous, exp.container.outcomes = exp.container.outcomes, source
     try:
         ids: list[tuple[str, str]] = []
         for i in range(600):
@@ -78,7 +78,7 @@ def test_results_with_outcomes_recommend_the_better_arm(exp: Served) -> None:
             f"/v1/experiments/{MODEL}", headers=exp.auth(Role.READER)
         ).json()
     finally:
-        exp.container.outcomes = None
+        exp.container.outcomes = previous
     comparison = body["comparisons"]["treatment"]
     assert comparison["test"] == "two_proportion_z" and comparison["effect"] > 0.3
     assert body["winner"] == "treatment" and body["confidence"] > 0.99
