@@ -21,7 +21,7 @@ from learnloop.core.errors import StorageError
 from learnloop.core.experiments import OutcomeSource
 from learnloop.core.feedback import FeedbackCommitter
 from learnloop.core.jobs import JobHandler, JobRunner, JobService, RunnerConfig
-from learnloop.core.ledger import LedgerWriter
+from learnloop.core.ledger import LedgerWriter, PredictionStore
 from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
@@ -154,8 +154,17 @@ class Container:
         s = self.settings.serving
         if not s.ledger_enabled:
             return None
+        store: PredictionStore = self.predictions
+        rules = self.settings.privacy.ledger_rules
+        if rules:
+            from learnloop.loop.privacy.ledger import ScrubbingPredictionStore
+            from learnloop.loop.privacy.pii import PiiScrubber
+
+            store = ScrubbingPredictionStore(
+                store, PiiScrubber(rules, secret=self.privacy_secret, text_fields=())
+            )
         return LedgerWriter(
-            self.predictions,
+            store,
             queue_size=s.ledger_queue_size,
             batch_size=s.ledger_batch_size,
             flush_interval_ms=s.ledger_flush_ms,

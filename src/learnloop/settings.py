@@ -172,6 +172,11 @@ class PrivacySettings(BaseModel):
         description="Salt of PII hashing and erasure tombstones. Unset: a random secret is "
         "created once in <home>/privacy.secret (mode 0600).",
     )
+    ledger_rules: dict[str, Literal["drop", "mask", "hash", "redact", "keep"]] = Field(
+        default_factory=dict,
+        description="PII rules for prediction inputs in the ledger (paths inside the inputs, "
+        'e.g. {"email": "hash"}); applied off the request path before rows are stored.',
+    )
     dp_epsilon: float = Field(
         1.0, gt=0, description="Default total ε of a dataset's differential-privacy budget."
     )

@@ -205,3 +205,25 @@ def test_metrics_per_arm(stores) -> None:  # type: ignore[no-untyped-def]
 def test_bad_events_are_refused(body: dict[str, object], loc: str) -> None:
     with pytest.raises(ValueError, match=loc):
         FeedbackIn.model_validate(body)
+
+
+def test_ledger_pii_rules_scrub_inputs_before_storage(db: Database) -> None:
+    from learnloop.loop.privacy.ledger import ScrubbingPredictionStore
+    from learnloop.loop.privacy.pii import PiiScrubber
+
+    inner = SqlPredictionStore(db)
+    rules = {"email": "hash", "note": "redact", "x": "keep"}
+    store = ScrubbingPredictionStore(inner, PiiScrubber(rules, secret=b"s3cret", text_fields=()))
+    record = prediction("pii-1")
+    record = PredictionRecord(
+        **{
+            **record.__dict__,
+            "inputs": {"x": 1.5, "email": "ann@example.com", "note": "call +44 20 7946 0958"},
+        }
+    )
+    store.append_many([record])
+    stored = inner.get("pii-1")
+    assert stored is not None and stored.inputs is not None
+    assert stored.inputs["x"] == 1.5
+    assert stored.inputs["email"].startswith("h:") and "ann" not in stored.inputs["email"]
+    assert "7946" not in stored.inputs["note"] and "[PHONE]" in stored.inputs["note"]
