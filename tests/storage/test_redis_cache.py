@@ -54,3 +54,18 @@ def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
     assert dead.get("k") is None
     dead.set("k", {"a": 1}, 1.0)  # swallowed: a cache outage must not fail predictions
     assert dead.ping() is False
+
+
+def test_bump_deletes_the_models_entries_and_only_those(cache) -> None:  # type: ignore[no-untyped-def]
+    """Erasure bumps the generation: the old answers must be gone from Redis, not just
+    unreachable until their TTL."""
+    import redis
+
+    raw = redis.Redis.from_url(REDIS_URL)
+    mine = [cache_key("m", cache.generation("m"), "1", f"d{i}") for i in range(3)]
+    other = cache_key("m2", cache.generation("m2"), "1", "d0")
+    for key in [*mine, other]:
+        cache.set(key, {"prediction": 1}, ttl_s=600)
+    cache.bump("m")
+    assert all(raw.get(f"{cache.prefix}:{k}") is None for k in mine)
+    assert raw.get(f"{cache.prefix}:{other}") is not None

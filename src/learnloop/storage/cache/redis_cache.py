@@ -14,7 +14,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from learnloop.core.cache import cache_key
 from learnloop.core.errors import MissingDependency, StorageError
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 class RedisResponseCache:
@@ -56,8 +61,20 @@ class RedisResponseCache:
         return value
 
     def bump(self, model: str) -> int:
+        """New generation for ``model``, and its cached entries deleted (not just made
+        unreachable: an erasure must not leave a subject's answers in Redis until their TTL)."""
         try:
             value = int(self._redis.incr(f"{self.prefix}:gen:{model}"))
+            model_part = cache_key(_glob_escape(model), 0, "", "").rsplit(":", 3)[0]  # "ll:<model>"
+            pattern = f"{self.prefix}:{model_part}:*"
+            batch: list[bytes] = []
+            for key in self._redis.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self._redis.delete(*batch)
+                    batch.clear()
+            if batch:
+                self._redis.delete(*batch)
         except self._errors as e:
             raise StorageError(f"cannot invalidate the Redis cache: {e}") from e
         with self._lock:
