@@ -217,7 +217,7 @@ class Container:
             self.feedback_store,
             self.feedback_committer,
             SqlFeedbackAnalytics(self.db),
-            self.predictions,
+            self.predictions.get_many,
             scrub=lambda record: self.pii.scrub(record)[0],
             flush_ledger=(lambda: ledger.flush(5)) if ledger is not None else None,
         )

@@ -9,10 +9,12 @@ The contract suite in ``learnloop.testing.stores`` runs against SQLite and Postg
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
+from learnloop.core.feedback import FeedbackRecord
+from learnloop.core.ledger import PredictionRecord
 from learnloop.core.records import (
     AliasEvent,
     ApiKeyRecord,
@@ -175,4 +177,87 @@ class DatasetCatalog(Protocol):
 
     def update_manifest(self, dataset_id: str, manifest: Mapping[str, Any]) -> None:
         """Replace a snapshot's manifest (marks such as erasure; never its data)."""
+        ...
+
+
+T = TypeVar("T")
+
+
+# -- the data half of the loop (implemented in storage/sql) -----------------------------------
+
+
+class FeedbackAnalytics(Protocol):
+    """Joins and aggregates over the prediction ledger and the feedback."""
+
+    def labelled_predictions(
+        self,
+        model: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> tuple[list[PredictionRecord], list[FeedbackRecord]]:
+        """Served predictions of ``model`` that have feedback (oldest first), and that feedback."""
+        ...
+
+    def unlabelled_predictions(
+        self, model: str, *, since: datetime | None = None, limit: int = 50_000
+    ) -> list[PredictionRecord]:
+        """Served predictions without label/correction/thumbs and not queued (newest first)."""
+        ...
+
+    def metrics(
+        self, *, model: str | None, since: datetime, until: datetime, bucket_s: int
+    ) -> dict[str, Any]:
+        """Raw aggregates: ``by_arm``, ``ratings``, ``series``, ``served``, ``reached``."""
+        ...
+
+
+class LabelQueue(Protocol):
+    """The labelling queue: tasks with a score, claimed with a lease."""
+
+    def add(
+        self, model: str, strategy: str, items: Sequence[tuple[str, str | None, float]]
+    ) -> list[dict[str, Any]]: ...
+
+    def claim(
+        self, model: str, assignee: str, n: int, lease: timedelta
+    ) -> list[dict[str, Any]]: ...
+
+    def get(self, task_id: str) -> dict[str, Any]: ...
+
+    def complete(self, task_id: str, labeller: str, feedback_id: str) -> dict[str, Any]: ...
+
+    def list(self, model: str | None, status: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+    def stats(self, model: str | None) -> dict[str, Any]: ...
+
+
+class SubjectStore(Protocol):
+    """A data subject's rows across the ledger, feedback and labelling queue."""
+
+    def count(self, subject_id: str) -> dict[str, int]: ...
+
+    def export(self, subject_id: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    def erase(self, subject_id: str) -> dict[str, Any]:
+        """Delete in one transaction; the result's ``served`` lists (model, version, input
+        hash) of the deleted predictions."""
+        ...
+
+
+class PrivacyBudgetStore(Protocol):
+    """Differential-privacy budgets per dataset snapshot."""
+
+    def get(self, dataset_id: str) -> dict[str, Any] | None: ...
+
+    def spend(
+        self,
+        dataset_id: str,
+        epsilon: float,
+        delta: float,
+        work: Callable[[float, float, float, float], tuple[T, float, float]],
+    ) -> tuple[T, dict[str, Any]]:
+        """Run ``work(total ε, total δ, spent ε, spent δ)`` → (result, new spent ε, new spent
+        δ) in one transaction; create the budget with ``epsilon``/``delta`` on first use."""
         ...

@@ -23,8 +23,7 @@ from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import Conflict, InvalidInput, Issue
 from learnloop.core.jobs import JobContext
-from learnloop.core.stores import AuditLog
-from learnloop.storage.sql.privacy import SqlPrivacyBudgets
+from learnloop.core.stores import AuditLog, PrivacyBudgetStore
 
 TABLE_FAMILIES = frozenset({"tabular"})
 
@@ -33,7 +32,7 @@ class DpReleaseService:
     def __init__(
         self,
         datasets: DatasetService,
-        budgets: SqlPrivacyBudgets,
+        budgets: PrivacyBudgetStore,
         audit: AuditLog,
         *,
         default_epsilon: float,

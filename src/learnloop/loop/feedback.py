@@ -24,8 +24,8 @@ from learnloop.core.feedback import (
     to_record,
 )
 from learnloop.core.labels import FeedbackOutcomes, LabelledExample, join
-from learnloop.storage.sql.feedback import SqlFeedbackAnalytics
-from learnloop.storage.sql.serving import SqlPredictionStore
+from learnloop.core.ledger import PredictionRecord
+from learnloop.core.stores import FeedbackAnalytics
 
 Scrub = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -35,8 +35,8 @@ class FeedbackService:
         self,
         store: FeedbackStore,
         committer: FeedbackCommitter,
-        analytics: SqlFeedbackAnalytics,
-        predictions: SqlPredictionStore,
+        analytics: FeedbackAnalytics,
+        predictions_by_id: Callable[[Sequence[str]], Sequence[PredictionRecord]],
         *,
         scrub: Scrub | None = None,
         flush_ledger: Callable[[], object] | None = None,
@@ -44,7 +44,7 @@ class FeedbackService:
         self.store = store
         self.committer = committer
         self.analytics = analytics
-        self.predictions = predictions
+        self.predictions_by_id = predictions_by_id
         self.scrub = scrub
         self.flush_ledger = flush_ledger or (lambda: None)
 
@@ -84,7 +84,7 @@ class FeedbackService:
         return join(predictions, events)
 
     def outcomes(self, kind: str = "auto") -> FeedbackOutcomes:
-        return FeedbackOutcomes(self.predictions.get_many, self.store.for_predictions, kind)
+        return FeedbackOutcomes(self.predictions_by_id, self.store.for_predictions, kind)
 
     def metrics(
         self,

@@ -34,8 +34,7 @@ from learnloop.core.cache import ResponseCache
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.registry import RegistryService
-from learnloop.core.stores import AuditLog
-from learnloop.storage.sql.subjects import SqlSubjectStore
+from learnloop.core.stores import AuditLog, SubjectStore
 
 
 class ErasureTarget(Protocol):
@@ -53,7 +52,7 @@ class ErasureTarget(Protocol):
 class SubjectService:
     def __init__(
         self,
-        subjects: SqlSubjectStore,
+        subjects: SubjectStore,
         datasets: DatasetService,
         registry: RegistryService,
         cache: ResponseCache,

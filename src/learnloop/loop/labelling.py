@@ -20,9 +20,8 @@ import pandas as pd
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.feedback import FeedbackIn
 from learnloop.core.ledger import PredictionRecord
+from learnloop.core.stores import FeedbackAnalytics, LabelQueue
 from learnloop.loop.feedback import FeedbackService
-from learnloop.storage.sql.feedback import SqlFeedbackAnalytics
-from learnloop.storage.sql.labelling import SqlLabelQueue
 
 NEEDS_FEATURES = frozenset({"diversity", "mix"})
 
@@ -56,8 +55,8 @@ def feature_matrix(
 class ActiveLearningService:
     def __init__(
         self,
-        queue: SqlLabelQueue,
-        analytics: SqlFeedbackAnalytics,
+        queue: LabelQueue,
+        analytics: FeedbackAnalytics,
         feedback: FeedbackService,
         *,
         lease_s: float,
