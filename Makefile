@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-EXTRAS ?= dev,postgres,redis
+EXTRAS ?= dev,postgres,redis,explain,ray
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 

@@ -45,6 +45,16 @@ class RegistrySettings(BaseModel):
     experiment: str = Field("learnloop", description="MLflow experiment that training runs use.")
 
 
+class RaySettings(BaseModel):
+    """Distributed execution of searches on a Ray cluster."""
+
+    address: str | None = Field(
+        None,
+        description="Ray cluster address (ray://host:10001, or 'auto'). Set: hyperparameter "
+        "searches run on Ray Tune. Unset: they run in the job's process.",
+    )
+
+
 class JobSettings(BaseModel):
     """The durable job runner."""
 
@@ -210,6 +220,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)  # type: ignore[arg-type]
+    ray: RaySettings = Field(default_factory=RaySettings)  # type: ignore[arg-type]
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)  # type: ignore[arg-type]
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # type: ignore[arg-type]
     logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
