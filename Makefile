@@ -60,6 +60,13 @@ bench-feedback: install
 bench-active-learning: install
 	$(BIN)/python benchmarks/active_learning/run.py $(BENCH_ARGS)
 
+## bench-drift: learnloop's drift report vs Evidently's DataDriftPreset on 100k and 1M rows x 20
+## columns, with and without injected shifts; writes benchmarks/results/drift.json (BENCH_ARGS=--quick)
+.PHONY: bench-drift
+bench-drift: install
+	PYTHON=$(PYTHON) benchmarks/drift/peers.sh
+	$(BIN)/python benchmarks/drift/run.py $(BENCH_ARGS)
+
 ## bench-pii: precision/recall of the PII detector on its labelled set; writes benchmarks/results/pii.json
 .PHONY: bench-pii
 bench-pii: install

@@ -32,6 +32,7 @@ from learnloop.api.routes import (
     quality,
     subjects,
     system,
+    training,
     v2,
 )
 from learnloop.container import Container
@@ -96,6 +97,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         batch,
         datasets,
         jobs,
+        training,
         admin,
         v2,
     ):

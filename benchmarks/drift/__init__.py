@@ -1,0 +1,1 @@
+"""Drift benchmark: learnloop's drift engine against Evidently on the same parquet files."""
