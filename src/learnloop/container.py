@@ -31,6 +31,7 @@ from learnloop.loop.dataset_builder import LoopDatasetBuilder
 from learnloop.loop.feedback import FeedbackService
 from learnloop.loop.gdpr import SubjectService
 from learnloop.loop.labelling import ActiveLearningService
+from learnloop.loop.monitoring import DriftMonitor
 from learnloop.loop.training import TrainingService
 from learnloop.settings import Settings
 from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
@@ -39,6 +40,7 @@ from learnloop.storage.sql.database import Database
 from learnloop.storage.sql.feedback import SqlFeedbackAnalytics, SqlFeedbackStore
 from learnloop.storage.sql.jobs import SqlJobStore
 from learnloop.storage.sql.labelling import SqlLabelQueue
+from learnloop.storage.sql.monitors import SqlMonitorReports
 from learnloop.storage.sql.privacy import SqlPrivacyBudgets
 from learnloop.storage.sql.serving import SqlDeploymentStore, SqlPredictionStore
 from learnloop.storage.sql.stores import (
@@ -266,6 +268,17 @@ class Container:
     @cached_property
     def alerts(self) -> SqlAlertStore:
         return SqlAlertStore(self.db)
+
+    @cached_property
+    def drift(self) -> DriftMonitor:
+        return DriftMonitor(
+            self.predictions,
+            self.feedback,
+            self.registry,
+            self.datasets,
+            SqlMonitorReports(self.db),
+            self.alerts,
+        )
 
     @cached_property
     def response_cache(self) -> ResponseCache:

@@ -263,3 +263,18 @@ class PrivacyBudgetRow(Base):
     spent_delta: Mapped[float]
     releases: Mapped[int]
     updated_at: Mapped[datetime]
+
+
+class MonitorReportRow(Base):
+    """A stored monitor report (drift, …) of a model, newest last."""
+
+    __tablename__ = "monitor_reports"
+    __table_args__ = (sa.Index("ix_monitor_reports_lookup", "model", "kind", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    model: Mapped[str] = mapped_column(sa.String(255))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    verdict: Mapped[bool]
+    summary: Mapped[dict[str, Any]]
+    report: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

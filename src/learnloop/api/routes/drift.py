@@ -1,0 +1,81 @@
+"""Drift monitoring: run a monitor over a window of the ledger, read stored reports (JSON or a
+readable HTML page)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from learnloop.api.routes.feedback import parse_duration
+from learnloop.api.security import Reader, Writer, container_of
+from learnloop.core.auth import Principal
+from learnloop.loop.drift import DriftConfig, drift_html
+
+router = APIRouter(prefix="/v1/drift", tags=["drift"])
+
+
+class MonitorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    window: str = Field("24h", description="The current window, ending now (1h, 7d, …).")
+    reference: Literal["training", "previous"] = Field(
+        "training", description="Training snapshot of the serving version, or the window before."
+    )
+    reference_window: str | None = Field(None, description="Length of the previous window.")
+    columns: list[str] | None = Field(None, description="Only these input columns.")
+    wasserstein_threshold: float | None = Field(None, gt=0)
+    js_threshold: float | None = Field(None, gt=0)
+    psi_threshold: float | None = Field(None, gt=0)
+    alpha: float | None = Field(None, gt=0, lt=1)
+
+
+@router.post("/monitor")
+def monitor(body: MonitorIn, request: Request, principal: Principal = Writer) -> dict[str, Any]:
+    """Run the drift monitor now: data drift per input column, prediction drift and concept
+    drift on the labelled window. The report is stored; drift raises an alert."""
+    overrides = {
+        k: v
+        for k, v in body.model_dump().items()
+        if k in ("wasserstein_threshold", "js_threshold", "psi_threshold", "alpha") and v
+    }
+    return container_of(request).drift.run(
+        body.model,
+        window=parse_duration(body.window, "window"),
+        reference=body.reference,
+        reference_window=(
+            parse_duration(body.reference_window, "reference_window")
+            if body.reference_window
+            else None
+        ),
+        columns=body.columns,
+        config=DriftConfig(**overrides),
+    )
+
+
+@router.get("/report/{model}", response_model=None)
+def report(
+    model: str,
+    request: Request,
+    id: str | None = Query(None, description="A stored report (default: the newest)."),
+    format: Literal["json", "html"] = "json",
+    principal: Principal = Reader,
+) -> dict[str, Any] | HTMLResponse:
+    stored = container_of(request).drift.reports.get(model, "drift", id)
+    if format == "html":
+        title = f"Drift of {model} — {stored['created_at']}"
+        return HTMLResponse(drift_html(stored["report"]["data"], title=title))
+    return stored
+
+
+@router.get("/reports/{model}")
+def reports(
+    model: str,
+    request: Request,
+    limit: int = Query(50, ge=1, le=1000),
+    principal: Principal = Reader,
+) -> list[dict[str, Any]]:
+    return container_of(request).drift.reports.list(model, "drift", limit)
