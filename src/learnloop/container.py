@@ -25,6 +25,7 @@ from learnloop.core.ledger import LedgerWriter, PredictionStore
 from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
+from learnloop.loop.alerting import AlertDispatcher
 from learnloop.loop.batch import BatchService
 from learnloop.loop.data_services import DpReleaseService, SynthesisService
 from learnloop.loop.dataset_builder import LoopDatasetBuilder
@@ -92,6 +93,8 @@ class Container:
             self.serving.close()
         if "ledger" in self.__dict__ and self.ledger is not None:
             self.ledger.close()
+        if "alert_dispatcher" in self.__dict__:
+            self.alert_dispatcher.stop()
         if "feedback_committer" in self.__dict__:
             self.feedback_committer.close()
         if "db" in self.__dict__:
@@ -268,6 +271,10 @@ class Container:
     @cached_property
     def alerts(self) -> SqlAlertStore:
         return SqlAlertStore(self.db)
+
+    @cached_property
+    def alert_dispatcher(self) -> AlertDispatcher:
+        return AlertDispatcher(self.alerts, self.privacy_secret)
 
     @cached_property
     def drift(self) -> DriftMonitor:

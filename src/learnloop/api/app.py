@@ -22,6 +22,7 @@ from learnloop.api.observability import (
 from learnloop.api.routes import (
     active_learning,
     admin,
+    alerts,
     batch,
     datasets,
     deployments,
@@ -55,6 +56,8 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         sys.setswitchinterval(container.settings.serving.gil_switch_interval_ms / 1000)
         if workers and container.settings.jobs.workers > 0:
             container.start_workers()
+        if workers:
+            container.alert_dispatcher.start()  # webhook and log deliveries of alerts
 
         # load the versions in use now, not on the first requests (MLflow's first query alone
         # takes a second or more)
@@ -94,6 +97,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         feedback,
         subjects,
         quality,
+        alerts,
         drift,
         active_learning,
         batch,

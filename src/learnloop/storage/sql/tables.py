@@ -278,3 +278,34 @@ class MonitorReportRow(Base):
     summary: Mapped[dict[str, Any]]
     report: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class AlertChannelRow(Base):
+    """Where alerts go: a webhook (POSTed JSON, retried) or the log."""
+
+    __tablename__ = "alert_channels"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    kinds: Mapped[dict[str, Any]]  # {"kinds": [...]} or {"kinds": null} for every kind
+    min_severity: Mapped[str] = mapped_column(sa.String(16))
+    enabled: Mapped[bool]
+    created_at: Mapped[datetime]
+
+
+class AlertDeliveryRow(Base):
+    """One alert to one channel: pending until delivered, retried with backoff, then failed."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (sa.Index("ix_alert_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    channel_id: Mapped[str] = mapped_column(sa.String(36))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
