@@ -32,6 +32,7 @@ from learnloop.loop.dataset_builder import LoopDatasetBuilder
 from learnloop.loop.feedback import FeedbackService
 from learnloop.loop.gdpr import SubjectService
 from learnloop.loop.labelling import ActiveLearningService
+from learnloop.loop.model_insight import ModelInsight
 from learnloop.loop.monitoring import DriftMonitor
 from learnloop.loop.training import TrainingService
 from learnloop.settings import Settings
@@ -43,6 +44,7 @@ from learnloop.storage.sql.jobs import SqlJobStore
 from learnloop.storage.sql.labelling import SqlLabelQueue
 from learnloop.storage.sql.monitors import SqlMonitorReports
 from learnloop.storage.sql.privacy import SqlPrivacyBudgets
+from learnloop.storage.sql.sensitive import SqlSensitiveStore
 from learnloop.storage.sql.serving import SqlDeploymentStore, SqlPredictionStore
 from learnloop.storage.sql.stores import (
     SqlAliasHistory,
@@ -230,7 +232,7 @@ class Container:
     @cached_property
     def subjects(self) -> SubjectService:
         ledger = self.ledger
-        return SubjectService(
+        service = SubjectService(
             SqlSubjectStore(self.db),
             self.datasets,
             self.registry,
@@ -239,6 +241,8 @@ class Container:
             self.privacy_secret,
             flush=(lambda: ledger.flush(10)) if ledger is not None else (lambda: None),
         )
+        service.register(self.sensitive)  # sensitive attributes are personal data too
+        return service
 
     @cached_property
     def dataset_builder(self) -> LoopDatasetBuilder:
@@ -275,6 +279,14 @@ class Container:
     @cached_property
     def alert_dispatcher(self) -> AlertDispatcher:
         return AlertDispatcher(self.alerts, self.privacy_secret)
+
+    @cached_property
+    def sensitive(self) -> SqlSensitiveStore:
+        return SqlSensitiveStore(self.db)
+
+    @cached_property
+    def insight(self) -> ModelInsight:
+        return ModelInsight(self.serving, self.registry, self.datasets, self.sensitive)
 
     @cached_property
     def drift(self) -> DriftMonitor:

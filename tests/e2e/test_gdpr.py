@@ -76,6 +76,7 @@ def world(
             ]
         )
         assert c.ledger is not None and c.ledger.flush(10)
+        c.sensitive.put_many({SUBJECT: {"region": "north"}, "someone-else": {"region": "south"}})
         c.active_learning.queue.add(
             "gdpr", "uncertainty", [(served.prediction_ids[1], SUBJECT, 0.9)]
         )
@@ -88,7 +89,7 @@ def search_sql(c: Container, needle: str) -> dict[str, int]:
     """Count rows of every ledger-side table whose any column mentions ``needle``."""
     found = {}
     with c.db.engine.connect() as conn:
-        for table in ("predictions", "feedback", "label_tasks"):
+        for table in ("predictions", "feedback", "label_tasks", "sensitive_attributes"):
             rows = conn.execute(sa.text(f"SELECT * FROM {table}")).all()
             found[table] = sum(1 for r in rows if any(needle in str(v) for v in r))
     return found
@@ -100,6 +101,9 @@ def test_forget_reaches_every_store(world) -> None:  # type: ignore[no-untyped-d
     export = c.subjects.export(SUBJECT)
     assert {p["id"] for p in export["predictions"]} >= set(pids)
     assert len(export["feedback"]) == 2 and len(export["label_tasks"]) == 1
+    assert export["sensitive_attributes"] == [
+        {"subject_id": SUBJECT, "attributes": {"region": "north"}}
+    ]
     assert export["datasets"][0]["dataset"] == dataset_id
     assert all(r["customer"] == SUBJECT for r in export["datasets"][0]["rows"])
     generation = c.response_cache.generation("gdpr")
@@ -109,13 +113,21 @@ def test_forget_reaches_every_store(world) -> None:  # type: ignore[no-untyped-d
     report = c.subjects.forget(SUBJECT, actor="dpo")
 
     assert report["predictions"] >= 6 and report["feedback"] == 2 and report["label_tasks"] == 1
+    assert report["sensitive_attributes"] == 1
+    assert c.sensitive.get_many([SUBJECT, "someone-else"]) == {"someone-else": {"region": "south"}}
     # every store, searched for the subject
-    assert search_sql(c, SUBJECT) == {"predictions": 0, "feedback": 0, "label_tasks": 0}
+    assert search_sql(c, SUBJECT) == {
+        "predictions": 0,
+        "feedback": 0,
+        "label_tasks": 0,
+        "sensitive_attributes": 0,
+    }
     assert c.subjects.find(SUBJECT) == {
         "predictions": 0,
         "feedback": 0,
         "label_tasks": 0,
         "dataset_rows": 0,
+        "sensitive_attributes": 0,
     }
     # others are untouched
     assert search_sql(c, "someone-else")["predictions"] == 1

@@ -309,3 +309,14 @@ class AlertDeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     next_attempt_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class SensitiveAttributesRow(Base):
+    """Sensitive attributes of a subject (sex, age band, …), kept apart from features: only
+    admins read or write them, and fairness evaluation joins them by subject id."""
+
+    __tablename__ = "sensitive_attributes"
+
+    subject_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    attributes: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,124 @@
+"""Explanations (SHAP, LIME, global importance), the sensitive-attribute store and bias
+detection."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from learnloop.api.security import Admin, Predictor, Reader, Writer, container_of
+from learnloop.core.auth import Principal
+
+router = APIRouter(tags=["explanations", "fairness"])
+
+
+class ExplainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[dict[str, Any]] = Field(..., min_length=1, max_length=100)
+    method: Literal["shap", "lime"] = "shap"
+    version: str | None = None
+    alias: str | None = Field(None, description="Default: champion.")
+    seed: int = 0
+
+
+@router.post("/v1/models/{name}/explain")
+def explain(
+    name: str, body: ExplainIn, request: Request, principal: Principal = Predictor
+) -> dict[str, Any]:
+    """Per-prediction attributions to the original features: SHAP (tree/linear/kernel as fits
+    the estimator, additive) or LIME (a local linear surrogate)."""
+    return container_of(request).insight.explain(
+        name,
+        body.inputs,
+        method=body.method,
+        version=body.version,
+        alias=body.alias,
+        seed=body.seed,
+    )
+
+
+@router.get("/v1/models/{name}/importance")
+def importance(
+    name: str,
+    request: Request,
+    version: str | None = None,
+    alias: str | None = None,
+    rows: int = 1000,
+    principal: Principal = Reader,
+) -> dict[str, Any]:
+    """Global importance: mean |SHAP| per feature over the training snapshot (a sample), and
+    the estimator's own importance."""
+    return container_of(request).insight.importance(name, version=version, alias=alias, rows=rows)
+
+
+class SensitiveRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id: str = Field(..., min_length=1, max_length=255)
+    attributes: dict[str, str | int | float | bool | None]
+
+
+class SensitiveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[SensitiveRecord] = Field(..., min_length=1, max_length=100_000)
+
+
+@router.put("/v1/sensitive-attributes")
+def put_sensitive(
+    body: SensitiveIn, request: Request, principal: Principal = Admin
+) -> dict[str, Any]:
+    """Store sensitive attributes by subject id (admin only; kept apart from features)."""
+    c = container_of(request)
+    n = c.sensitive.put_many({r.subject_id: r.attributes for r in body.records})
+    c.audit.append(principal.name, "sensitive.put", "sensitive_attributes", {"subjects": n})
+    return {"stored": n}
+
+
+@router.get("/v1/sensitive-attributes/{subject_id}")
+def get_sensitive(
+    subject_id: str, request: Request, principal: Principal = Admin
+) -> dict[str, Any]:
+    found = container_of(request).sensitive.get_many([subject_id])
+    return {"subject_id": subject_id, "attributes": found.get(subject_id)}
+
+
+class BiasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    dataset_id: str = Field(..., description="Labelled evaluation snapshot with a subject column.")
+    attributes: list[str] = Field(..., min_length=1, description="Sensitive attributes to use.")
+    version: str | None = None
+    alias: str | None = None
+    positive: int | str | bool = 1
+    bounds: dict[str, float] | None = Field(
+        None, description="e.g. {'demographic_parity_difference': 0.1}: adds a pass/fail."
+    )
+    min_group_size: int = Field(30, ge=1)
+    n_boot: int = Field(500, ge=0, le=10_000)
+    intersectional: bool = True
+
+
+@router.post("/v1/bias/detect")
+def detect(body: BiasIn, request: Request, principal: Principal = Writer) -> dict[str, Any]:
+    """Group metrics (Fairlearn), demographic parity, equalized odds, equal opportunity with
+    bootstrap CIs, small groups reported, intersections; sensitive attributes joined from their
+    own store by subject id."""
+    return container_of(request).insight.bias(
+        body.model,
+        body.dataset_id,
+        body.attributes,
+        version=body.version,
+        alias=body.alias,
+        positive=body.positive,
+        bounds=body.bounds,
+        config={
+            "min_group_size": body.min_group_size,
+            "n_boot": body.n_boot,
+            "intersectional": body.intersectional,
+        },
+    )
