@@ -26,6 +26,7 @@ from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
 from learnloop.loop.alerting import AlertDispatcher
+from learnloop.loop.analytics import Analytics
 from learnloop.loop.batch import BatchService
 from learnloop.loop.data_services import DpReleaseService, SynthesisService
 from learnloop.loop.dataset_builder import LoopDatasetBuilder
@@ -279,6 +280,10 @@ class Container:
     @cached_property
     def alert_dispatcher(self) -> AlertDispatcher:
         return AlertDispatcher(self.alerts, self.privacy_secret)
+
+    @cached_property
+    def analytics(self) -> Analytics:
+        return Analytics(self.registry, self.model_registry, self.predictions, self.feedback)
 
     @cached_property
     def sensitive(self) -> SqlSensitiveStore:

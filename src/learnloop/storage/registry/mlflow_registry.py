@@ -177,6 +177,17 @@ class MlflowModelRegistry:
             raise
         client.set_terminated(run_id, status="FINISHED")
 
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of every metric the run logged."""
+        with self._translate("run", run_id):
+            return {k: float(v) for k, v in self.client.get_run(run_id).data.metrics.items()}
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """(step, value) of one metric over the run: a learning curve."""
+        with self._translate("run", run_id):
+            points = self.client.get_metric_history(run_id, key)
+        return sorted((int(p.step), float(p.value)) for p in points)
+
     # -- versions ---------------------------------------------------------------------------
 
     def create_version(
