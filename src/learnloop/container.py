@@ -30,6 +30,7 @@ from learnloop.loop.analytics import Analytics
 from learnloop.loop.batch import BatchService
 from learnloop.loop.data_services import DpReleaseService, SynthesisService
 from learnloop.loop.dataset_builder import LoopDatasetBuilder
+from learnloop.loop.evaluator import Evaluator
 from learnloop.loop.feedback import FeedbackService
 from learnloop.loop.gdpr import SubjectService
 from learnloop.loop.labelling import ActiveLearningService
@@ -294,6 +295,10 @@ class Container:
         return ModelInsight(self.serving, self.registry, self.datasets, self.sensitive)
 
     @cached_property
+    def evaluator(self) -> Evaluator:
+        return Evaluator(self.insight, self.datasets, self.registry)
+
+    @cached_property
     def drift(self) -> DriftMonitor:
         return DriftMonitor(
             self.predictions,
@@ -344,6 +349,7 @@ class Container:
             "train": self.training.run_job,
             "batch_predict": self.batch.run_job,
             "synthesize": self.synthesis.run_job,
+            "evaluate": self.evaluator.run_job,
         }
 
     @cached_property

@@ -1,0 +1,59 @@
+"""Evaluation runs: a candidate against the champion on a frozen evaluation set, as a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from learnloop.api.schemas import JobResponse
+from learnloop.api.security import Reader, Writer, container_of
+from learnloop.core.auth import Principal
+from learnloop.core.errors import NotFound
+
+router = APIRouter(prefix="/v1/evaluation", tags=["evaluation"])
+
+
+class GateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(..., description="accuracy, f1, roc_auc, pr_auc, log_loss, ece, rmse, …")
+    max_drop: float = Field(0.0, ge=0, description="Largest tolerated drop (non-inferiority).")
+
+
+class EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    candidate: str = Field(..., description="Candidate version.")
+    champion: str | None = Field(
+        None, description="Champion version (default: the champion alias)."
+    )
+    dataset_id: str = Field(..., description="Frozen evaluation snapshot (its valid split).")
+    gates: list[GateIn] = Field(default_factory=list)
+    max_latency_p99_ms: float | None = Field(None, gt=0)
+    latency: bool = True
+    n_boot: int = Field(500, ge=0, le=10_000)
+    seed: int = 0
+
+
+@router.post("/run", status_code=202)
+def run(body: EvaluationIn, request: Request, principal: Principal = Writer) -> dict[str, Any]:
+    """Queue an ``evaluate`` job: metrics of both versions, paired-bootstrap gates, latency."""
+    c = container_of(request)
+    c.registry.get_version(body.model, body.candidate)
+    c.datasets.get(body.dataset_id)
+    payload = body.model_dump()
+    if payload["champion"] is None:
+        payload["champion"] = c.registry.current(body.model, "champion")
+    job = c.jobs.submit("evaluate", payload, actor=principal.name)
+    return JobResponse.of(job).model_dump(mode="json")
+
+
+@router.get("/{run_id}")
+def get(run_id: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+    job = container_of(request).jobs.get(run_id)
+    if job.kind != "evaluate":
+        raise NotFound("evaluation run", run_id)
+    return JobResponse.of(job).model_dump(mode="json")
