@@ -37,6 +37,7 @@ from learnloop.loop.labelling import ActiveLearningService
 from learnloop.loop.model_insight import ModelInsight
 from learnloop.loop.monitoring import DriftMonitor
 from learnloop.loop.training import TrainingService
+from learnloop.loop.tuning import TuningService
 from learnloop.settings import Settings
 from learnloop.storage.registry.mlflow_registry import MlflowModelRegistry
 from learnloop.storage.sql.alerts import SqlAlertStore
@@ -295,6 +296,16 @@ class Container:
         return ModelInsight(self.serving, self.registry, self.datasets, self.sensitive)
 
     @cached_property
+    def tuning(self) -> TuningService:
+        return TuningService(
+            self.families,
+            self.datasets,
+            self.registry,
+            database_url=self.settings.database_url,
+            ray_address=self.settings.ray.address,
+        )
+
+    @cached_property
     def evaluator(self) -> Evaluator:
         return Evaluator(self.insight, self.datasets, self.registry)
 
@@ -350,6 +361,7 @@ class Container:
             "batch_predict": self.batch.run_job,
             "synthesize": self.synthesis.run_job,
             "evaluate": self.evaluator.run_job,
+            "tune": self.tuning.run_job,
         }
 
     @cached_property

@@ -38,6 +38,7 @@ from learnloop.api.routes import (
     subjects,
     system,
     training,
+    tuning,
     v2,
 )
 from learnloop.container import Container
@@ -110,6 +111,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         datasets,
         jobs,
         training,
+        tuning,
         admin,
         v2,
     ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from learnloop.cli import deploy, gdpr, jobs, loop, registry, server
+from learnloop.cli.tune import tune
 
 app = typer.Typer(
     name="learnloop",
@@ -17,6 +18,7 @@ app.command()(server.worker)
 app.command()(server.migrate)
 app.command()(server.demo)
 app.command()(jobs.train)
+app.command("tune")(tune)
 app.command()(registry.predict)
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(jobs.dataset_app, name="dataset")
