@@ -36,6 +36,7 @@ from learnloop.loop.gdpr import SubjectService
 from learnloop.loop.labelling import ActiveLearningService
 from learnloop.loop.model_insight import ModelInsight
 from learnloop.loop.monitoring import DriftMonitor
+from learnloop.loop.policy import PolicyEngine, PolicyRunner
 from learnloop.loop.training import TrainingService
 from learnloop.loop.tuning import TuningService
 from learnloop.settings import Settings
@@ -46,6 +47,7 @@ from learnloop.storage.sql.feedback import SqlFeedbackAnalytics, SqlFeedbackStor
 from learnloop.storage.sql.jobs import SqlJobStore
 from learnloop.storage.sql.labelling import SqlLabelQueue
 from learnloop.storage.sql.monitors import SqlMonitorReports
+from learnloop.storage.sql.policy import SqlPolicyStore
 from learnloop.storage.sql.privacy import SqlPrivacyBudgets
 from learnloop.storage.sql.sensitive import SqlSensitiveStore
 from learnloop.storage.sql.serving import SqlDeploymentStore, SqlPredictionStore
@@ -98,6 +100,8 @@ class Container:
             self.serving.close()
         if "ledger" in self.__dict__ and self.ledger is not None:
             self.ledger.close()
+        if "policy_runner" in self.__dict__:
+            self.policy_runner.stop()
         if "alert_dispatcher" in self.__dict__:
             self.alert_dispatcher.stop()
         if "feedback_committer" in self.__dict__:
@@ -304,6 +308,27 @@ class Container:
             database_url=self.settings.database_url,
             ray_address=self.settings.ray.address,
         )
+
+    @cached_property
+    def policy(self) -> PolicyEngine:
+        return PolicyEngine(
+            SqlPolicyStore(self.db),
+            self.registry,
+            self.deployments,
+            self.jobs,
+            self.training,
+            self.dataset_builder,
+            self.datasets,
+            self.evaluator,
+            self.feedback,
+            self.predictions,
+            self.drift.reports,
+            self.alerts,
+        )
+
+    @cached_property
+    def policy_runner(self) -> PolicyRunner:
+        return PolicyRunner(self.policy, self.settings.policy.tick_s)
 
     @cached_property
     def evaluator(self) -> Evaluator:

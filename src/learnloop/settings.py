@@ -55,6 +55,13 @@ class RaySettings(BaseModel):
     )
 
 
+class PolicySettings(BaseModel):
+    """The policy engine that closes the loop."""
+
+    enabled: bool = Field(True, description="Tick every model's policy in `learnloop serve`.")
+    tick_s: float = Field(5.0, gt=0, description="Seconds between ticks.")
+
+
 class JobSettings(BaseModel):
     """The durable job runner."""
 
@@ -220,6 +227,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)  # type: ignore[arg-type]
+    policy: PolicySettings = Field(default_factory=PolicySettings)  # type: ignore[arg-type]
     ray: RaySettings = Field(default_factory=RaySettings)  # type: ignore[arg-type]
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)  # type: ignore[arg-type]
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from learnloop.api.routes import (
     insight,
     jobs,
     models,
+    policy,
     quality,
     subjects,
     system,
@@ -62,6 +63,8 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
             container.start_workers()
         if workers:
             container.alert_dispatcher.start()  # webhook and log deliveries of alerts
+            if container.settings.policy.enabled:
+                container.policy_runner.start()  # closes the loop: retrain, gate, roll out
 
         # load the versions in use now, not on the first requests (MLflow's first query alone
         # takes a second or more)
@@ -101,6 +104,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         feedback,
         subjects,
         quality,
+        policy,
         evaluation,
         analytics,
         insight,

@@ -320,3 +320,47 @@ class SensitiveAttributesRow(Base):
     subject_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     attributes: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class PolicyRow(Base):
+    """A model's policy (the newest revision is in force)."""
+
+    __tablename__ = "policies"
+    __table_args__ = (sa.UniqueConstraint("model", "revision"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model: Mapped[str] = mapped_column(sa.String(255), index=True)
+    revision: Mapped[int]
+    spec: Mapped[dict[str, Any]]
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime]
+
+
+class PolicyStateRow(Base):
+    """Where a model's loop stands: stage, candidate, the job or step in progress."""
+
+    __tablename__ = "policy_state"
+
+    model: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    stage: Mapped[str] = mapped_column(sa.String(32))
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class PolicyEventRow(Base):
+    """A decision of the policy engine, with its reason: the lineage of the loop."""
+
+    __tablename__ = "policy_events"
+    __table_args__ = (sa.Index("ix_policy_events_model", "model", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model: Mapped[str] = mapped_column(sa.String(255))
+    at: Mapped[datetime]
+    stage: Mapped[str] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[dict[str, Any]]
