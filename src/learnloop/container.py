@@ -324,6 +324,8 @@ class Container:
             self.predictions,
             self.drift.reports,
             self.alerts,
+            drift=self.drift,
+            insight=self.insight,
         )
 
     @cached_property

@@ -91,6 +91,7 @@ def loop(tmp_path: Path, ai4i: pd.DataFrame) -> Iterator[Loop]:
 
 
 POLICY = {
+    "monitoring": {"drift_every_s": 0.5, "drift_window_s": 3600},
     "retrain": {"on_drift": True, "min_new_labels": None, "cooldown_s": 0},
     "training": {
         "params": {"n_estimators": 40},
@@ -98,6 +99,11 @@ POLICY = {
         "valid_fraction": 0.3,
     },
     "gates": {
+        "fairness": {
+            "attributes": ["region"],
+            "bounds": {"demographic_parity_difference": 0.5},
+            "min_group_size": 10,
+        },
         "metrics": [{"metric": "accuracy", "max_drop": 0.02}],
         "max_latency_p99_ms": 2000,
         "n_boot": 200,
@@ -116,15 +122,24 @@ def test_drift_to_promotion_then_rollback(loop: Loop) -> None:
     assert bad.status_code == 422
     assert loop.tick()["action"] == "wait"  # nothing has happened yet
 
-    # drift in the incoming traffic, and feedback on it
+    # drift in the incoming traffic, and feedback on it; subjects' regions go to the
+    # sensitive-attribute store (the fairness gate joins them, the model never sees them)
     drifted = loop.rows.iloc[3000:4200].copy()
     drifted["Torque [Nm]"] += 12.0
+    first = loop.subject + 1
     loop.label(loop.predict(drifted), drifted)
-    monitor = client.post("/v1/drift/monitor", json={"model": MODEL, "window": "1h"}, headers=h)
-    assert monitor.json()["summary"]["drift"] is True
+    regions = [
+        {"subject_id": f"s{i}", "attributes": {"region": "north" if i % 2 else "south"}}
+        for i in range(first, loop.subject + 1)
+    ]
+    r = client.put("/v1/sensitive-attributes", json={"records": regions}, headers=h)
+    assert r.status_code == 200
 
-    # the policy retrains on the drift, with the champion's rows replayed
+    # the scheduled drift monitor sees it; the policy retrains, replaying the champion's rows
+    time.sleep(0.6)
     assert loop.tick()["action"] == "retrain"
+    reports = client.get(f"/v1/drift/reports/{MODEL}", headers=h).json()
+    assert reports[0]["verdict"] is True
     loop.wait_job()
     step = loop.tick()
     assert step["action"] == "shadow", c.policy.store.events(MODEL)[-1]
@@ -184,9 +199,20 @@ def test_drift_to_promotion_then_rollback(loop: Loop) -> None:
     kinds = {e["kind"] for e in timeline}
     assert kinds >= {"data", "version", "alias", "rollout", "policy"}
     actions = [e["what"].split(":")[0] for e in timeline if e["kind"] == "policy"]
-    order = ["retrain", "trained", "gates_passed", "shadow", "canary", "promoted", "rolled_back"]
+    order = [
+        "drift_monitor",
+        "retrain",
+        "trained",
+        "gates_passed",
+        "shadow",
+        "canary",
+        "promoted",
+        "rolled_back",
+    ]
     positions = [actions.index(a) for a in order]
     assert positions == sorted(positions), actions
+    gates = next(e for e in timeline if e["what"].startswith("gates_passed"))["details"]["gates"]
+    assert {g["kind"] for g in gates} == {"metric", "latency", "fairness"}
     replay = [
         e
         for e in timeline

@@ -33,7 +33,7 @@ answered by the champion, and the rollback takes the candidate out of the traffi
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,8 @@ from learnloop.core.rollout import DeploymentService
 from learnloop.loop.dataset_builder import LoopDatasetBuilder, LoopDatasetRequest
 from learnloop.loop.evaluator import Evaluator
 from learnloop.loop.feedback import FeedbackService
+from learnloop.loop.model_insight import ModelInsight
+from learnloop.loop.monitoring import DriftMonitor
 from learnloop.loop.policy.spec import Policy, parse_policy
 from learnloop.loop.training import TrainingService, TrainRequest
 from learnloop.storage.sql.alerts import SqlAlertStore
@@ -84,7 +86,12 @@ class PolicyEngine:
         predictions: SqlPredictionStore,
         reports: SqlMonitorReports,
         alerts: SqlAlertStore,
+        *,
+        drift: DriftMonitor | None = None,
+        insight: ModelInsight | None = None,
     ) -> None:
+        self.drift = drift  # type: ignore[assignment]
+        self.insight = insight
         self.store = store
         self.registry = registry
         self.deployments = deployments
@@ -187,7 +194,31 @@ class PolicyEngine:
             return f"schedule (every {r.every_s:g} s)"
         return None
 
+    def _monitor(self, model: str, policy: Policy, data: dict[str, Any]) -> dict[str, Any]:
+        """Run the scheduled drift monitor when it is due (its report may trigger a retrain)."""
+        m = policy.monitoring
+        last = _parse(data.get("last_drift_at"))
+        if m.drift_every_s is None or (
+            last is not None and (_now() - last).total_seconds() < m.drift_every_s
+        ):
+            return data
+        data = {**data, "last_drift_at": _now().isoformat()}
+        try:
+            report = self.drift.run(model, window=timedelta(seconds=m.drift_window_s))
+            self.store.event(
+                model,
+                "idle",
+                "drift_monitor",
+                "drift" if report["summary"]["drift"] else "no drift",
+                {"report": report["id"]},
+            )
+        except LearnloopError as e:
+            self.store.event(model, "idle", "drift_monitor", f"skipped: {e.message}", {})
+        self.store.set_state(model, "idle", data)
+        return data
+
     def _idle(self, model: str, policy: Policy, data: dict[str, Any]) -> str:
+        data = self._monitor(model, policy, data)
         why = self._trigger(model, policy, data)
         if why is None:
             return "wait"
@@ -291,6 +322,9 @@ class PolicyEngine:
             max_latency_p99_ms=g.max_latency_p99_ms,
             n_boot=g.n_boot,
         )
+        if g.fairness is not None and self.insight is not None:
+            result["gates"].extend(self._fairness_gate(model, policy, data))
+            result["passed"] = all(x["passed"] for x in result["gates"])
         summary = {"gates": result["gates"], "metrics": result["metrics"], "rows": result["rows"]}
         if not result["passed"]:
             failed = [x["metric"] for x in result["gates"] if not x["passed"]]
@@ -307,6 +341,36 @@ class PolicyEngine:
         self.deployments.apply(model, parse_spec(spec), actor=ACTOR, reason="policy: shadow")
         data = {**data, "stage_since": _now().isoformat()}
         return self._move(model, "shadow", data, "shadow", f"candidate {data['candidate']}")
+
+    def _fairness_gate(
+        self, model: str, policy: Policy, data: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        f = policy.gates.fairness
+        assert f is not None and self.insight is not None
+        try:
+            report = self.insight.bias(
+                model,
+                str(data["dataset_id"]),
+                f.attributes,
+                version=str(data["candidate"]),
+                bounds=f.bounds,
+                config={"min_group_size": f.min_group_size, "n_boot": 200},
+            )
+        except LearnloopError as e:
+            return [{"kind": "fairness", "metric": "fairness", "passed": False, "error": e.message}]
+        verdicts = [
+            {"kind": "fairness", **v, "passed": bool(v["passed"])} for v in report.get("bounds", [])
+        ]
+        if not all(v["passed"] for v in verdicts):
+            self.alerts.raise_alert(
+                key=f"fairness:{model}:{data['candidate']}",
+                kind="fairness",
+                model=model,
+                severity="warning",
+                message=f"{model}: candidate {data['candidate']} breaks fairness bounds",
+                details={"verdicts": verdicts},
+            )
+        return verdicts
 
     # -- shadow → canary ------------------------------------------------------------------
 

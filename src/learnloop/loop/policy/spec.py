@@ -11,8 +11,12 @@ training:
   params: {n_estimators: 200}     # on top of the champion's params
   include_champion_data: true     # replay: the champion's training rows join the new ones
   valid_fraction: 0.2             # the latest labelled predictions are the frozen eval set
+monitoring:
+  drift_every_s: 3600     # the drift monitor runs on the ledger this often
+  drift_window_s: 86400
 gates:
   metrics: [{metric: roc_auc, max_drop: 0.01}]
+  fairness: {attributes: [region], bounds: {demographic_parity_difference: 0.1}}
   max_latency_p99_ms: 50
 rollout:
   shadow_fraction: 1.0
@@ -59,7 +63,17 @@ class MetricGate(Strict):
     max_drop: float = Field(0.0, ge=0)
 
 
+class FairnessGate(Strict):
+    attributes: list[str] = Field(..., min_length=1, description="Sensitive attributes.")
+    bounds: dict[str, float] = Field(
+        default_factory=lambda: {"demographic_parity_difference": 0.1},
+        description="Headline metric → bound (differences: at most; ratios: at least).",
+    )
+    min_group_size: int = Field(30, ge=1)
+
+
 class Gates(Strict):
+    fairness: FairnessGate | None = None
     metrics: list[MetricGate] = Field(
         default_factory=lambda: [MetricGate(metric="roc_auc", max_drop=0.01)]
     )
@@ -89,8 +103,16 @@ class Rollback(Strict):
     max_latency_p99_ms: float | None = Field(None, gt=0)
 
 
+class Monitoring(Strict):
+    drift_every_s: float | None = Field(
+        None, gt=0, description="Run the drift monitor this often (idle stage); unset: never."
+    )
+    drift_window_s: float = Field(86_400.0, gt=0, description="The monitored window.")
+
+
 class Policy(Strict):
     enabled: bool = True
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     retrain: RetrainTriggers = Field(default_factory=RetrainTriggers)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     gates: Gates = Field(default_factory=Gates)
