@@ -16,6 +16,16 @@ Invariants every family keeps (``learnloop.testing.check_family`` verifies them)
 * ``save(path)`` then ``type(self).load(path)`` predicts exactly the same outputs.
 * Errors are learnloop errors: bad data → :class:`~learnloop.core.errors.SchemaMismatch` with one
   issue per column; bad items → :class:`~learnloop.core.errors.InvalidInput` with field paths.
+
+Warm start (optional). A family with ``supports_warm_start = True`` can continue a fitted
+version instead of starting over: :meth:`ModelFamily.warm_start_issues` says up front why a fit
+with given params cannot continue a version fitted with other params, and
+:meth:`ModelFamily.fit_incremental` grows a fresh instance from the loaded previous one, which it
+must leave unchanged. Its ``data`` may hold the boolean column :data:`REPLAY_COLUMN`, true on
+rows replayed from the previous version's data: they are training rows only (never validation
+rows, so the reported metrics are on the new data) and the column is never a feature. Families
+without the capability keep the defaults, which refuse with ``InvalidInput`` naming
+``warm_start_from``.
 """
 
 from __future__ import annotations
@@ -43,6 +53,9 @@ class FamilyParams(BaseModel):
 ParamsT = TypeVar("ParamsT", bound=FamilyParams)
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
+
+REPLAY_COLUMN = "_learnloop_replay"
+"""Marks replayed rows in the data given to :meth:`ModelFamily.fit_incremental`."""
 
 
 class FitContext(Protocol):
@@ -83,6 +96,7 @@ class ModelFamily(ABC, Generic[ParamsT, InputT, OutputT]):
     Input: ClassVar[type[BaseModel]]
     Output: ClassVar[type[BaseModel]]
     description: ClassVar[str] = ""
+    supports_warm_start: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT | Mapping[str, Any] | None = None) -> None:
         self.params: ParamsT = self.parse_params(params)
@@ -134,6 +148,27 @@ class ModelFamily(ABC, Generic[ParamsT, InputT, OutputT]):
     @abstractmethod
     def fit(self, data: pd.DataFrame, ctx: FitContext) -> FitResult:
         """Fit on ``data`` (already validated); return held-out metrics."""
+
+    @classmethod
+    def warm_start_issues(cls, params: ParamsT, previous_params: Mapping[str, Any]) -> list[Issue]:
+        """Why a fit with ``params`` cannot continue a version fitted with ``previous_params``.
+
+        Empty when it can. Issues name request fields (``warm_start_from``, ``params.<name>``).
+        """
+        if cls.supports_warm_start:
+            return []
+        return [Issue("warm_start_from", f"family {cls.name!r} does not support warm start")]
+
+    def fit_incremental(self, data: pd.DataFrame, ctx: FitContext, previous: Self) -> FitResult:
+        """Fit by continuing ``previous`` (a loaded, fitted version) on ``data``.
+
+        Same duties as :meth:`fit` (checkpoints, control checks, held-out metrics); see the
+        module docstring for :data:`REPLAY_COLUMN`. The default refuses with ``InvalidInput``.
+        """
+        raise InvalidInput(
+            "warm start is not supported",
+            [Issue("warm_start_from", f"family {self.name!r} does not support warm start")],
+        )
 
     @abstractmethod
     def predict(self, inputs: Sequence[InputT]) -> list[OutputT]:

@@ -8,7 +8,8 @@ Training grows the model in chunks of ``checkpoint_every`` boosting rounds (or t
 * ``random_forest`` — ``warm_start=True`` with ``n_estimators`` raised each chunk; tree seeds
   are drawn as in one straight fit, so the forest is the same.
 * ``hist_gradient_boosting`` — ``warm_start=True`` with ``max_iter`` raised each chunk.
-* ``linear`` — ``LogisticRegression`` / ``Ridge`` in one chunk.
+* ``linear`` — ``LogisticRegression`` / ``Ridge`` in one chunk (continuing a previous linear
+  model when one is given, see :func:`continue_linear`).
 
 After each chunk :func:`train_in_chunks` saves a :class:`TrainingState` checkpoint, reports
 progress with the validation metrics, then calls ``ctx.check_control()``. A saved state is never
@@ -279,6 +280,8 @@ def grow_estimator(
         init_model = None if previous is None else previous.booster_
         return model.fit(data.x_train, data.y_train, init_model=init_model)
     if params.estimator == "linear":
+        if previous is not None:
+            return continue_linear(previous, data)
         if classify:
             linear = LogisticRegression(
                 max_iter=2000, class_weight=class_weight, random_state=params.seed
@@ -295,6 +298,24 @@ def grow_estimator(
         warnings.filterwarnings("ignore", message=".*not recommended for warm_start.*")
         model.fit(data.x_train, data.y_train)
     return model.set_params(n_jobs=1)
+
+
+def continue_linear(previous: Any, data: TrainingData) -> Any:
+    """A copy of the fitted linear model ``previous`` refitted on ``data`` from its coefficients.
+
+    A logistic regression starts its solver there (``warm_start``). A ridge is fitted to what
+    ``previous`` leaves unexplained, so its penalty pulls towards the previous coefficients
+    instead of towards zero.
+    """
+    model = copy.deepcopy(previous)
+    if isinstance(model, LogisticRegression):
+        model.set_params(warm_start=True).fit(data.x_train, data.y_train)
+        return model.set_params(warm_start=False)
+    residual = data.y_train - previous.predict(data.x_train)
+    delta = Ridge(alpha=previous.alpha).fit(data.x_train, residual)
+    model.coef_ = previous.coef_ + delta.coef_
+    model.intercept_ = previous.intercept_ + delta.intercept_
+    return model
 
 
 def _new_warm_start(params: TabularParams, data: TrainingData) -> Any:

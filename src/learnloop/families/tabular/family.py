@@ -29,10 +29,11 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, SchemaMismatch, StorageError
-from learnloop.core.family import FamilyParams, FitContext, FitResult, ModelFamily
+from learnloop.core.family import REPLAY_COLUMN, FamilyParams, FitContext, FitResult, ModelFamily
 from learnloop.families.tabular.estimators import (
     EstimatorName,
     TabularModel,
+    TrainingState,
     fit_model,
     predict_probabilities,
 )
@@ -44,6 +45,7 @@ from learnloop.families.tabular.preprocessing import (
     records_matrix,
     target_issues,
 )
+from learnloop.families.tabular.warm_start import fit_warm, replay_mask, warm_start_issues
 
 MIN_ROWS = 10
 MODEL_FILE = "model.joblib"
@@ -116,6 +118,7 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
     Input = TabularInput
     Output = TabularOutput
     description = "Classification and regression on tabular data (LightGBM, forests, linear)."
+    supports_warm_start = True
 
     _model: TabularModel | None = None
 
@@ -217,10 +220,33 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
     def fit(self, data: pd.DataFrame, ctx: FitContext) -> FitResult:
         self.check_frame(data)
         self._model, state = fit_model(data, self.params, ctx)
+        return self._fit_result(state)
+
+    @classmethod
+    def warm_start_issues(
+        cls, params: TabularParams, previous_params: Mapping[str, Any]
+    ) -> list[Issue]:
+        return warm_start_issues(params, previous_params)
+
+    def fit_incremental(self, data: pd.DataFrame, ctx: FitContext, previous: Self) -> FitResult:
+        """Continue ``previous`` on ``data``: same features and encoding, a grown estimator
+        (see ``warm_start``); ``info`` adds ``replay_rows`` and ``rounds``."""
+        replayed = replay_mask(data)
+        self.check_frame(data[~replayed].drop(columns=[REPLAY_COLUMN], errors="ignore"))
+        issues = warm_start_issues(self.params, previous.params.model_dump())
+        if issues:
+            raise InvalidInput("cannot continue the previous version", issues)
+        self._model, state = fit_warm(data, self.params, ctx, previous._fitted())
+        result = self._fit_result(state)
+        info = {**result.info, "replay_rows": int(replayed.sum()), "rounds": self._model.rounds}
+        return FitResult(metrics=result.metrics, history=result.history, info=info)
+
+    def _fit_result(self, state: TrainingState) -> FitResult:
+        model = self._fitted()
         history = [dict(h) for h in state.history]
         metrics = {k: v for k, v in history[-1].items() if k != "step"}
         info = {k: self.describe()[k] for k in ("task", "features", "dropped_columns", "classes")}
-        info |= {"rows_train": self._model.rows_train, "rows_valid": self._model.rows_valid}
+        info |= {"rows_train": model.rows_train, "rows_valid": model.rows_valid}
         return FitResult(metrics=metrics, history=history, info=info)
 
     def predict(self, inputs: Sequence[TabularInput]) -> list[TabularOutput]:
