@@ -424,6 +424,18 @@ class PolicyEngine:
             "p99_ms": float(np.percentile(own, 99)) if own else None,
         }
 
+    def _outcomes(self, model: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Mean online outcome (from feedback) of each arm since the canary step began."""
+        since = _parse(data["stage_since"])
+        rows = self.predictions.list(model, limit=200_000, since=since)
+        source = self.feedback.outcomes()
+        found = source.outcomes([r.id for r in rows])
+        out: dict[str, Any] = {}
+        for arm in ("candidate", "champion"):
+            values = [found[r.id] for r in rows if r.arm == arm and r.id in found]
+            out[arm] = {"n": len(values), "mean": float(np.mean(values)) if values else None}
+        return out
+
     def _canary(self, model: str, policy: Policy, data: dict[str, Any]) -> str:
         self.feedback.flush_ledger()
         stats = self._candidate_stats(model, data)
@@ -435,13 +447,25 @@ class PolicyEngine:
             and stats["requests"] >= rb.min_requests
             and stats["p99_ms"] > rb.max_latency_p99_ms
         )
-        if stats["failed"] > allowed or slow:
-            why = (
-                f"{stats['failed']} of {stats['requests']} candidate requests failed "
-                f"(allowed {allowed:g})"
-                if stats["failed"] > allowed
-                else f"candidate p99 {stats['p99_ms']:.1f} ms > {rb.max_latency_p99_ms:g} ms"
-            )
+        worse = None
+        if rb.max_outcome_drop is not None:
+            outcome = self._outcomes(model, data)
+            stats["outcomes"] = outcome
+            cand, champ = outcome["candidate"], outcome["champion"]
+            if min(cand["n"], champ["n"]) >= rb.min_outcomes:
+                drop = champ["mean"] - cand["mean"]
+                if drop > rb.max_outcome_drop:
+                    worse = f"online outcome {cand['mean']:.3f} vs champion {champ['mean']:.3f}"
+        if stats["failed"] > allowed or slow or worse:
+            if stats["failed"] > allowed:
+                why = (
+                    f"{stats['failed']} of {stats['requests']} candidate requests failed "
+                    f"(allowed {allowed:g})"
+                )
+            elif slow:
+                why = f"candidate p99 {stats['p99_ms']:.1f} ms > {rb.max_latency_p99_ms:g} ms"
+            else:
+                why = str(worse)
             single = {"mode": "single", "arms": [{"name": "champion", "alias": "champion"}]}
             self.deployments.apply(
                 model, parse_spec(single), actor=ACTOR, reason=f"rollback: {why}"

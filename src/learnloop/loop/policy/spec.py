@@ -28,6 +28,7 @@ rollback:
   max_error_rate: 0.01    # candidate-arm requests that failed over to the champion
   min_requests: 20
   max_latency_p99_ms: null
+  max_outcome_drop: 0.05  # candidate's online outcome (feedback) below the champion's by more
 ```
 """
 
@@ -101,6 +102,13 @@ class Rollback(Strict):
     max_error_rate: float = Field(0.01, ge=0, le=1)
     min_requests: int = Field(20, ge=1)
     max_latency_p99_ms: float | None = Field(None, gt=0)
+    max_outcome_drop: float | None = Field(
+        None,
+        ge=0,
+        description="Online outcome from feedback (correct, thumbs, rating… as in A/B results): "
+        "roll back when the candidate arm's mean is below the champion arm's by more than this.",
+    )
+    min_outcomes: int = Field(30, ge=1, description="Outcomes per arm before comparing them.")
 
 
 class Monitoring(Strict):
