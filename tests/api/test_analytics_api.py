@@ -22,7 +22,9 @@ def test_analytics(served: Served, ai4i_sample: pd.DataFrame) -> None:
     frame = ai4i_sample.iloc[:300]
     rows = json.loads(frame.drop(columns=[TARGET, *LEAKS]).to_json(orient="records"))
     r = served.client.post(
-        f"/v1/models/{MODEL}/predict", json={"inputs": rows}, headers=served.auth()
+        f"/v1/models/{MODEL}/predict",
+        json={"inputs": rows, "version": "2"},
+        headers=served.auth(),
     ).json()
     events = [
         {"type": "label", "value": int(y), "prediction_id": p}
