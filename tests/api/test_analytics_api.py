@@ -68,7 +68,7 @@ def test_analytics(served: Served, ai4i_sample: pd.DataFrame) -> None:
     assert latest["gain"] == round(latest["roc_auc"] - first["roc_auc"], 6)
     assert latest["cost"] > 0
     assert latest["value"] == pytest.approx(latest["gain"] / 0.01 * 100, abs=0.01)
-    assert latest["roi"] == pytest.approx(latest["value"] / latest["cost"], rel=1e-2)
+    assert latest["roi"] == pytest.approx(latest["value"] / latest["cost"], rel=0.05)
     missing = served.client.get(
         f"/v1/analytics/{MODEL}/compare", params={"versions": "9"}, headers=h
     )
