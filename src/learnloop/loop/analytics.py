@@ -70,6 +70,7 @@ class Analytics:
 
     def compare(self, model: str, versions: Sequence[str] | None = None) -> dict[str, Any]:
         chosen = self._versions(model, versions)
+        self.feedback.flush_ledger()
         served = self.predictions.list(model, limit=200_000)
         latency: dict[str, list[float]] = {}
         for r in served:

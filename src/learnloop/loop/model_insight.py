@@ -107,10 +107,11 @@ class ModelInsight:
         frame = self.datasets.load(dataset_id)
         if target not in frame.columns:
             raise InvalidInput("no labels", [Issue("dataset_id", f"no column {target!r}")])
-        subjects = frame[subject_column].astype(str).tolist()
-        found = self.sensitive.get_many(subjects)
+        # missing subject ids stay missing (pandas 3 keeps NaN through astype(str))
+        subjects = [None if pd.isna(v) else str(v) for v in frame[subject_column].tolist()]
+        found = self.sensitive.get_many([s for s in subjects if s is not None])
         sensitive = pd.DataFrame(
-            [{a: found.get(s, {}).get(a) for a in attributes} for s in subjects]
+            [{a: found.get(s, {}).get(a) if s else None for a in attributes} for s in subjects]
         )
         missing = [a for a in attributes if sensitive[a].isna().all()]
         if missing:
