@@ -28,6 +28,7 @@ from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.jobs import JobContext
 from learnloop.core.registry import RegistryService
+from learnloop.loop.jsonsafe import plain
 from learnloop.loop.model_insight import ModelInsight
 
 SPLIT = "split"
@@ -118,7 +119,7 @@ class Evaluator:
                 seed=seed,
                 classes=classes or None,
             )
-            gate_results.append({"kind": "metric", **_plain(result.__dict__)})
+            gate_results.append({"kind": "metric", **plain(result.__dict__)})
         profile = None
         if latency:
             sample = rows[: min(len(rows), 50)]
@@ -139,10 +140,10 @@ class Evaluator:
             "dataset_id": dataset_id,
             "rows": len(frame),
             "task": "classification" if classify else "regression",
-            "metrics": _plain(metrics),
+            "metrics": plain(metrics),
             "gates": gate_results,
             "passed": all(g["passed"] for g in gate_results),
-            "latency": _plain(profile),
+            "latency": plain(profile),
         }
 
     def run_job(self, ctx: JobContext) -> Mapping[str, Any]:
@@ -159,15 +160,3 @@ class Evaluator:
             n_boot=int(p.get("n_boot", 500)),
             seed=int(p.get("seed", 0)),
         )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -13,8 +13,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pandas as pd
-
 from learnloop.core.feedback import (
     Ack,
     FeedbackCommitter,
@@ -183,30 +181,3 @@ def summarize(
 
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-def examples_frame(examples: Sequence[LabelledExample], *, inputs: bool = True) -> pd.DataFrame:
-    """One row per labelled example: meta columns, then the prediction's input fields."""
-    rows = []
-    for ex in examples:
-        p = ex.prediction
-        row: dict[str, Any] = {
-            "prediction_id": p.id,
-            "subject_id": p.subject_id,
-            "model": p.model,
-            "version": p.version,
-            "arm": p.arm,
-            "predicted_at": p.created_at,
-            "predicted": ex.predicted,
-            "confidence": ex.confidence,
-            "label": ex.label,
-            "label_source": ex.label_source,
-            "label_at": ex.label_at,
-            "correct": ex.correct,
-            "negative": ex.negative,
-        }
-        if inputs and p.inputs:
-            for k, v in p.inputs.items():
-                row.setdefault(k, v)
-        rows.append(row)
-    return pd.DataFrame(rows)

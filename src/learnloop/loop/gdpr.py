@@ -35,6 +35,7 @@ from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.registry import RegistryService
 from learnloop.core.stores import AuditLog, SubjectStore
+from learnloop.loop.jsonsafe import plain
 
 
 class ErasureTarget(Protocol):
@@ -109,7 +110,7 @@ class SubjectService:
         }
         for target in self.targets:
             body[target.name] = target.export(subject_id)
-        return _iso(body)
+        return plain(body)
 
     def forget(self, subject_id: str, *, actor: str) -> dict[str, Any]:
         self.flush()
@@ -135,15 +136,3 @@ class SubjectService:
         }
         self.audit.append(actor, "subject.erase", f"subject:{tombstone}", report)
         return report
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _iso(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_iso(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        return value.item()
-    return value

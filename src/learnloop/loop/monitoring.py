@@ -32,6 +32,7 @@ from learnloop.core.ledger import PredictionRecord
 from learnloop.core.registry import RegistryService
 from learnloop.loop.drift import DriftConfig, PageHinkley, column_drift, drift_report
 from learnloop.loop.feedback import FeedbackService
+from learnloop.loop.jsonsafe import plain
 from learnloop.storage.sql.alerts import SqlAlertStore
 from learnloop.storage.sql.monitors import SqlMonitorReports
 from learnloop.storage.sql.serving import SqlPredictionStore
@@ -139,7 +140,7 @@ class DriftMonitor:
             "drift": verdict,
         }
         report = {"summary": summary, "data": data, "prediction": prediction}
-        stored = self.reports.add(model, "drift", verdict, summary, _plain(report))
+        stored = self.reports.add(model, "drift", verdict, summary, plain(report))
         if verdict:
             what = ", ".join(data["drifted"][:5]) or "predictions/performance"
             self.alerts.raise_alert(
@@ -171,18 +172,3 @@ class DriftMonitor:
             "page_hinkley_at": at,
             "detected": at is not None,
         }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy (numpy scalars to Python, NaN/inf to None)."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
