@@ -34,6 +34,7 @@ from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.labels import LabelledExample
 from learnloop.core.records import DatasetRecord
 from learnloop.core.registry import RegistryService
+from learnloop.loop.drift import sample_psi
 from learnloop.loop.feedback import FeedbackService
 
 META = ["prediction_id", "subject_id", "predicted_at"]
@@ -105,16 +106,6 @@ def time_split(
     return frame, cutoff
 
 
-def _psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 3:
-        return 0.0
-    e = np.histogram(np.clip(expected, edges[0], edges[-1]), edges)[0] / len(expected)
-    a = np.histogram(np.clip(actual, edges[0], edges[-1]), edges)[0] / max(len(actual), 1)
-    e, a = np.clip(e, 1e-4, None), np.clip(a, 1e-4, None)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
 def skew(reference: pd.DataFrame, served: pd.DataFrame, features: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in features:
@@ -124,7 +115,7 @@ def skew(reference: pd.DataFrame, served: pd.DataFrame, features: list[str]) -> 
         if not len(ref) or not len(cur):
             continue
         if pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur):
-            score = _psi(ref.to_numpy(float), cur.to_numpy(float))
+            score = sample_psi(ref.to_numpy(float), cur.to_numpy(float))
             out[col] = {"metric": "psi", "value": round(score, 4), "flag": score > SKEW_FLAG}
         else:
             p = ref.astype(str).value_counts(normalize=True)

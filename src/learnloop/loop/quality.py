@@ -30,18 +30,7 @@ import pandas as pd
 
 from learnloop.core.labels import LabelledExample, confidence_of
 from learnloop.core.ledger import PredictionRecord
-
-
-def _psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
-        return 0.0
-    if len(edges) == 2:  # a constant reference: two bins around it
-        edges = np.array([edges[0] - 1e-9, edges[0] + 1e-9, max(edges[1], edges[0]) + 1.0])
-    e = np.histogram(np.clip(reference, edges[0], edges[-1]), edges)[0] / len(reference)
-    a = np.histogram(np.clip(current, edges[0], edges[-1]), edges)[0] / len(current)
-    e, a = np.clip(e, 1e-4, None), np.clip(a, 1e-4, None)
-    return float(np.sum((a - e) * np.log(a / e)))
+from learnloop.loop.drift import sample_psi
 
 
 def confidence_report(
@@ -79,7 +68,7 @@ def confidence_report(
             "reference": k in ref_keys,
         }
         if k not in ref_keys:
-            entry["psi"] = round(_psi(reference, values), 6)
+            entry["psi"] = round(sample_psi(reference, values), 6)
         buckets.append(entry)
     latest = buckets[-1]
     report: dict[str, Any] = {

@@ -4,13 +4,15 @@
   with a verdict that needs both an effect size over its threshold and a significant test
   (:class:`DriftConfig` explains the rule and its defaults);
 * :func:`drift_html` — a self-contained HTML page of a report;
-* :class:`PageHinkley` / :class:`ADWIN` — streaming detectors over per-prediction errors.
+* :class:`PageHinkley` / :class:`ADWIN` — streaming detectors over per-prediction errors;
+* :func:`sample_psi` — the population stability index of two raw samples.
 """
 
 from learnloop.loop.drift.columns import column_drift, column_kind
 from learnloop.loop.drift.config import DriftConfig
 from learnloop.loop.drift.html import drift_html
 from learnloop.loop.drift.report import drift_report
+from learnloop.loop.drift.stats import sample_psi
 from learnloop.loop.drift.streaming import ADWIN, PageHinkley
 
 __all__ = [
@@ -21,4 +23,5 @@ __all__ = [
     "column_kind",
     "drift_html",
     "drift_report",
+    "sample_psi",
 ]

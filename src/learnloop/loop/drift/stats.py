@@ -99,6 +99,17 @@ def psi(ref_counts: Counts, cur_counts: Counts, floor: float = 1e-4) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
+def sample_psi(reference: Array, current: Array, bins: int = 10, floor: float = 1e-4) -> float:
+    """PSI of two raw samples over ``bins`` quantile bins of the reference (open-ended end bins;
+    NaN and infinities left out). 0 when either side is empty."""
+    ref, _ = finite_sorted(np.asarray(reference, dtype=float))
+    cur, _ = finite_sorted(np.asarray(current, dtype=float))
+    if not len(ref) or not len(cur):
+        return 0.0
+    edges = quantile_edges(ref, bins)
+    return psi(bin_counts(ref, edges), bin_counts(cur, edges), floor)
+
+
 def js_distance(ref_counts: Counts, cur_counts: Counts) -> float:
     """Jensen–Shannon distance (natural log), as ``scipy.spatial.distance.jensenshannon``."""
     p = ref_counts / ref_counts.sum()
