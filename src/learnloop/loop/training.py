@@ -39,15 +39,38 @@ from learnloop.loop.incremental import (
 RUN_ID_FILE = "mlflow_run_id"
 
 
-class TrainRequest(BaseModel):
-    """What a training job needs."""
+class FitRequest(BaseModel):
+    """What every fitting job names: the family, the model, the data and base params."""
 
     model_config = ConfigDict(extra="forbid")
 
     family: str = Field(description="Family name, e.g. `tabular`.")
     model: str = Field(description="Registered model name (created on first use).")
-    dataset_id: str = Field(description="Dataset snapshot to train on.")
+    dataset_id: str = Field(description="Dataset snapshot to fit on.")
     params: dict[str, Any] = Field(default_factory=dict, description="The family's Params.")
+
+
+def check_fit_request(
+    families: FamilyCatalog, datasets: DatasetService, request: FitRequest, alias: str | None
+) -> type[Any]:
+    """The request's family class, after checking names and that the dataset is the family's
+    (before anything is queued)."""
+    family_cls = families.get(request.family)
+    check_name("model", request.model)
+    if alias:
+        check_name("alias", alias, ALIAS_RE)
+    record = datasets.get(request.dataset_id)
+    if record.family != request.family:
+        raise InvalidInput(
+            "dataset belongs to another family",
+            [Issue("dataset_id", f"{record.id} is a {record.family!r} dataset")],
+        )
+    return family_cls
+
+
+class TrainRequest(FitRequest):
+    """What a training job needs."""
+
     alias: str | None = Field(None, description="Alias to point at the new version.")
     description: str = Field("", description="Model description, used when it is created.")
     warm_start_from: str | None = Field(
@@ -93,17 +116,8 @@ class TrainingService:
         """Fail fast (before queueing) on unknown family/dataset, bad params or bad names, and
         on a warm start that cannot happen; an ``alias:NAME`` in ``warm_start_from`` is pinned
         to the version it points at now."""
-        family_cls = self.families.get(request.family)
-        check_name("model", request.model)
-        if request.alias:
-            check_name("alias", request.alias, ALIAS_RE)
+        family_cls = check_fit_request(self.families, self.datasets, request, request.alias)
         params = family_cls.parse_params(request.params)
-        record = self.datasets.get(request.dataset_id)
-        if record.family != request.family:
-            raise InvalidInput(
-                "dataset belongs to another family",
-                [Issue("dataset_id", f"{record.id} is a {record.family!r} dataset")],
-            )
         update: dict[str, Any] = {"params": params.model_dump()}
         if request.warm_start_from is not None:
             previous = check_warm_start(

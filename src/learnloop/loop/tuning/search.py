@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from learnloop import __version__
 from learnloop.core.catalog import FamilyCatalog
@@ -27,7 +27,8 @@ from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound, TrainingError
 from learnloop.core.fitting import LocalFitContext
 from learnloop.core.jobs import JobContext
-from learnloop.core.registry import ALIAS_RE, ModelRegistry, RegistryService, check_name
+from learnloop.core.registry import ModelRegistry, RegistryService, check_name
+from learnloop.loop.training import FitRequest, check_fit_request
 from learnloop.loop.tuning.plan import SearchPlan, SearchRun
 from learnloop.loop.tuning.space import SearchSpace, default_space
 from learnloop.loop.tuning.studies import StudyBook
@@ -43,15 +44,10 @@ from learnloop.loop.tuning.trials import (
 RUN_ID_FILE = "mlflow_parent_run_id"
 
 
-class TuneRequest(BaseModel):
-    """What a search needs; only ``family``, ``model`` and ``dataset_id`` are required."""
+class TuneRequest(FitRequest):
+    """What a search needs; only ``family``, ``model`` and ``dataset_id`` are required.
+    ``params`` are the fixed base params of every trial."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    family: str = Field(description="Family name, e.g. `tabular`.")
-    model: str = Field(description="Registered model the best trial is registered under.")
-    dataset_id: str = Field(description="Dataset snapshot every trial trains on.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Fixed base params.")
     space: dict[str, dict[str, Any]] | None = Field(
         None, description="Param → spec (type, low, high, log, choices); None: family default."
     )
@@ -97,11 +93,8 @@ class TuningService:
 
         Space errors name ``space.<param>.<field>``; a bound the family's params reject names
         the bound (``space.num_leaves.low``)."""
-        family_cls = self.families.get(request.family)
-        check_name("model", request.model)
+        family_cls = check_fit_request(self.families, self.datasets, request, request.alias)
         check_name("study_name", request.study)
-        if request.alias:
-            check_name("alias", request.alias, ALIAS_RE)
         base = family_cls.parse_params(request.params).model_dump()
         raw_space = request.space if request.space is not None else default_space(request.family)
         space = SearchSpace.parse(raw_space, family_cls.Params)
@@ -120,12 +113,6 @@ class TuningService:
                         issues.append(Issue(f"space.{name}.{end}", f"{value!r}: {why}"))
         if issues:
             raise InvalidInput("invalid search space", issues)
-        record = self.datasets.get(request.dataset_id)
-        if record.family != request.family:
-            raise InvalidInput(
-                "dataset belongs to another family",
-                [Issue("dataset_id", f"{record.id} is a {record.family!r} dataset")],
-            )
         return request.model_copy(
             update={"params": base, "space": {k: v.model_dump() for k, v in space.specs.items()}}
         )
