@@ -61,6 +61,7 @@ from learnloop.storage.sql.serving import SqlPredictionStore
 ACTOR = "policy"
 FAILURES = frozenset({"error", "timeout", "circuit_open"})
 META = ["prediction_id", "subject_id", "predicted_at"]
+CHAMPION_ONLY = {"mode": "single", "arms": [{"name": "champion", "alias": "champion"}]}
 
 
 def _now() -> datetime:
@@ -466,9 +467,8 @@ class PolicyEngine:
                 why = f"candidate p99 {stats['p99_ms']:.1f} ms > {rb.max_latency_p99_ms:g} ms"
             else:
                 why = str(worse)
-            single = {"mode": "single", "arms": [{"name": "champion", "alias": "champion"}]}
             self.deployments.apply(
-                model, parse_spec(single), actor=ACTOR, reason=f"rollback: {why}"
+                model, parse_spec(CHAMPION_ONLY), actor=ACTOR, reason=f"rollback: {why}"
             )
             self.alerts.raise_alert(
                 key=f"rollback:{model}:{data['candidate']}:{data['stage_since']}",
@@ -485,8 +485,10 @@ class PolicyEngine:
             or dwell < policy.rollout.step_dwell_s
         ):
             return "wait"
-        deployment = self.deployments.promote(model, actor=ACTOR, reason="policy: canary step")
-        if deployment.spec.mode == "single":  # the last step: the candidate is the champion
+        canary = self.deployments.get(model).spec.canary
+        if canary is None or canary.step + 1 >= len(canary.steps):
+            # past the last step the candidate is the champion: move the alias and serve it
+            # (one revision, not a pinned single arm followed by the alias one)
             self.registry.set_alias(
                 model,
                 "champion",
@@ -494,11 +496,11 @@ class PolicyEngine:
                 actor=ACTOR,
                 reason=f"promoted by policy after canary ({data.get('trigger')})",
             )
-            single = {"mode": "single", "arms": [{"name": "champion", "alias": "champion"}]}
-            self.deployments.apply(model, parse_spec(single), actor=ACTOR, reason="promoted")
+            self.deployments.apply(model, parse_spec(CHAMPION_ONLY), actor=ACTOR, reason="promoted")
             return self._move(
                 model, "idle", data, "promoted", f"version {data['candidate']} is champion", stats
             )
+        deployment = self.deployments.promote(model, actor=ACTOR, reason="policy: canary step")
         share = deployment.spec.canary.steps[deployment.spec.canary.step]  # type: ignore[union-attr]
         data = {**data, "stage_since": _now().isoformat(), "step": deployment.spec.canary.step}  # type: ignore[union-attr]
         return self._move(model, "canary", data, "canary", f"{share:g}%", stats)
