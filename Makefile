@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-EXTRAS ?= dev,postgres,redis,explain,ray
+EXTRAS ?= dev,postgres,redis,explain,ray,torch
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -66,6 +66,13 @@ bench-active-learning: install
 bench-drift: install
 	PYTHON=$(PYTHON) benchmarks/drift/peers.sh
 	$(BIN)/python benchmarks/drift/run.py $(BENCH_ARGS)
+
+## bench-kt: learnloop's DKT, attentive model and BKT beside pyBKT on the knowledge-tracing splits
+## (DKVMN, AKT 5 folds per attempt and row by row, Synthetic-5, simulator + oracle); writes benchmarks/results/kt.json
+.PHONY: bench-kt
+bench-kt: install
+	PYTHON=$(PYTHON) benchmarks/kt/peers.sh
+	$(BIN)/python benchmarks/kt/run.py $(BENCH_ARGS)
 
 ## bench-pii: precision/recall of the PII detector on its labelled set; writes benchmarks/results/pii.json
 .PHONY: bench-pii

@@ -12,6 +12,8 @@ import pytest
 
 from learnloop.container import Container
 from learnloop.core.errors import Conflict, InvalidInput, NotFound
+from learnloop.core.registry import RegistryService
+from learnloop.storage.sql.stores import SqlAliasHistory
 from tests.conftest import fast_settings, train_version
 
 
@@ -135,3 +137,39 @@ def test_alias_move_is_seen_by_prediction_at_once(
     assert container.serving.predict("failure", row, alias="champ6").version == "1"
     container.registry.set_alias("failure", "champ6", "2", actor="t")
     assert container.serving.predict("failure", row, alias="champ6").version == "2"
+
+
+class _RacedRegistry:
+    """The real MLflow registry, except that the first read of a model lets another writer
+    create it just before answering 'not found' — the window two jobs hit when both register
+    the first version of one model at once."""
+
+    def __init__(self, real: object, rival_family: str) -> None:
+        self._real = real
+        self._rival_family = rival_family
+        self.raced = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def get_model(self, name: str) -> object:
+        if not self.raced:
+            self.raced = True
+            self._real.create_model(name, self._rival_family, "")  # type: ignore[attr-defined]
+            raise NotFound("model", name)
+        return self._real.get_model(name)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("rival_family", ["tabular", "other"])
+def test_ensure_model_survives_a_concurrent_create(container: Container, rival_family: str) -> None:
+    name = f"raced-{rival_family}"
+    raced = _RacedRegistry(container.model_registry, rival_family)
+    service = RegistryService(raced, SqlAliasHistory(container.db), container.audit)  # type: ignore[arg-type]
+    if rival_family == "tabular":
+        record = service.ensure_model(name, "tabular", actor="t")
+        assert (record.name, record.family) == (name, "tabular")
+    else:
+        with pytest.raises(Conflict, match="bound to family 'other'"):
+            service.ensure_model(name, "tabular", actor="t")
+    assert raced.raced
+    assert container.registry.get_model(name).family == rival_family

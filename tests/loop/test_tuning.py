@@ -190,3 +190,33 @@ def test_ray_tune_search_returns_the_same_summary(tuning, ai4i_sample):
     assert c.registry.resolve("failure", "challenger") == result["version"]
     summary = optuna_service.study_summary(result["study"])
     assert summary["best_value"] == result["best_value"] and numbers(summary) == [0, 1, 2]
+
+
+def test_knowledge_tracing_searches_its_default_space(tuning) -> None:
+    """The family's built-in space and metric (validation AUC) drive a real search."""
+    from learnloop.families.knowledge_tracing import (
+        KnowledgeTracingParams,
+        generate_synthetic_data,
+    )
+    from learnloop.loop.tuning import default_space
+
+    space = default_space("knowledge_tracing")
+    for name, spec in space.items():  # every corner of the space is a valid param
+        values = spec.get("choices") or [spec["low"], spec["high"]]
+        for value in values:
+            KnowledgeTracingParams(**{name: int(value) if spec["type"] == "int" else value})
+    c, service = tuning
+    frame = generate_synthetic_data(120, num_items=10, num_skills=2, attempts=10, seed=4)
+    params = {"model": "dkt", "epochs": 2, "embed_dim": 8, "threads": 1}
+    record = c.datasets.import_frame(
+        frame.interactions.drop(columns=["p_true"]), family="knowledge_tracing",
+        params=params, name="sim", source="test", actor="test",
+    )  # fmt: skip
+    small = {k: v for k, v in space.items() if k in ("learning_rate", "dropout")}
+    summary = tune(
+        c, service, family="knowledge_tracing", model="kt-tune", dataset_id=record.id,
+        params=params, space=small, n_trials=2,
+    )  # fmt: skip
+    assert summary["metric"] == "auc" and summary["direction"] == "maximize"
+    assert summary["trials"] == 2
+    assert 0 < summary["best_value"] <= 1

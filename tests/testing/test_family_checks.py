@@ -101,10 +101,12 @@ def test_every_registered_family_keeps_the_contract(name: str) -> None:
 
 
 def test_the_catalog_lists_the_builtin_and_entry_point_families() -> None:
-    assert "tabular" in FamilyCatalog(discover=False).names()
+    builtin = ["knowledge_tracing", "tabular"]
+    assert FamilyCatalog(discover=False).names() == builtin
     # found through the installed package's ``learnloop.families`` entry point alone
-    assert FamilyCatalog(targets={}).names() == ["tabular"]
+    assert FamilyCatalog(targets={}).names() == builtin
     assert FamilyCatalog().get("tabular") is TabularFamily
+    assert FamilyCatalog().get("knowledge_tracing").name == "knowledge_tracing"
 
 
 @pytest.mark.parametrize(

@@ -50,9 +50,15 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     """Build the app over ``container``. On startup the container is opened (database checked
     and migrated) and, with ``workers``, the in-process job runner starts."""
 
+    family_apis = container.families.api_modules()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.open()
+        for module in family_apis:  # families wire their services (hooks, listeners) first
+            install = getattr(module, "install", None)
+            if install is not None:
+                install(container)
         # synchronous routes (predict waits on its batch) run on this many threads at once
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = container.settings.serving.thread_limit
@@ -119,6 +125,8 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         admin,
         v2,
     ):
+        app.include_router(module.router)
+    for module in family_apis:
         app.include_router(module.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes

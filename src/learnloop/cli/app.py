@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from learnloop.cli import deploy, gdpr, jobs, loop, registry, server
+from learnloop.cli.bench import bench_app
+from learnloop.cli.kt import kt_app
 from learnloop.cli.tune import tune
 
 app = typer.Typer(
@@ -30,3 +32,5 @@ app.add_typer(deploy.deploy_app, name="deploy")
 app.add_typer(gdpr.gdpr_app, name="gdpr")
 app.add_typer(loop.feedback_app, name="feedback")
 app.add_typer(loop.al_app, name="al")
+app.add_typer(bench_app, name="bench")
+app.add_typer(kt_app, name="kt")

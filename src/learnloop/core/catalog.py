@@ -7,6 +7,7 @@ for, with the import error's message.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -16,8 +17,10 @@ from learnloop.core.family import ModelFamily
 
 BUILTIN_FAMILIES: dict[str, str] = {
     "tabular": "learnloop.families.tabular:TabularFamily",
+    "knowledge_tracing": "learnloop.families.knowledge_tracing:KnowledgeTracingFamily",
 }
 ENTRY_POINT_GROUP = "learnloop.families"
+log = logging.getLogger("learnloop")
 
 FamilyClass = type[ModelFamily[Any, Any, Any]]
 
@@ -47,6 +50,22 @@ class FamilyCatalog:
     def register(self, family: FamilyClass) -> None:
         with self._lock:
             self._loaded[family.name] = family
+
+    def api_modules(self) -> list[Any]:
+        """The ``api`` modules of the families that have one (``<family package>.api`` with a
+        ``router`` and optionally ``install(container)``); a family whose extra is missing is
+        skipped with a warning."""
+        modules = []
+        for name, target in sorted(self._targets.items()):
+            package = target.partition(":")[0]
+            api_name = f"{package}.api"
+            try:
+                modules.append(importlib.import_module(api_name))
+            except ModuleNotFoundError as e:
+                if e.name in (api_name, package):
+                    continue
+                log.warning("family %r: routes not mounted (%s)", name, e)
+        return modules
 
     def get(self, name: str) -> FamilyClass:
         with self._lock:

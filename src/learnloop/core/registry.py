@@ -120,9 +120,15 @@ class RegistryService:
         try:
             existing = self.registry.get_model(name)
         except NotFound:
-            record = self.registry.create_model(name, family, description)
-            self.audit.append(actor, "model.create", f"model:{name}", {"family": family})
-            return record
+            try:
+                record = self.registry.create_model(name, family, description)
+            except Conflict:
+                # Another writer (a second job, a second worker) created it between our read
+                # and our create: theirs is the model, checked for its family below.
+                existing = self.registry.get_model(name)
+            else:
+                self.audit.append(actor, "model.create", f"model:{name}", {"family": family})
+                return record
         if existing.family != family:
             raise Conflict(f"model {name!r} is bound to family {existing.family!r}, not {family!r}")
         return existing

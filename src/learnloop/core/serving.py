@@ -167,6 +167,9 @@ class ModelCache:
         self._loaded: OrderedDict[tuple[str, str], LoadedVersion] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[tuple[str, str], threading.Lock] = {}
+        # called with each newly loaded version, before it serves (families attach runtime
+        # services here, e.g. where learner histories are stored)
+        self.on_load: list[Callable[[LoadedVersion], None]] = []
 
     def get(self, model: str, version: str) -> LoadedVersion:
         key = (model, version)
@@ -185,6 +188,8 @@ class ModelCache:
             path = self.registry.registry.artifact_path(model, version)
             instance = self.families.get(record.family).load(path)
             loaded = LoadedVersion(model, version, instance, _folder_size(path))
+            for hook in self.on_load:
+                hook(loaded)
             evicted = []
             with self._lock:
                 self._loaded[key] = loaded
@@ -492,7 +497,9 @@ class ServingEngine:
         outputs: list[dict[str, Any] | None] = [None] * len(inputs)
         hits = [False] * len(inputs)
         keys: list[str] = []
-        if spec.cache.enabled:
+        # families whose outputs depend on state beyond the input (learner states) opt out
+        caching = spec.cache.enabled and getattr(loaded.instance, "cacheable", True)
+        if caching:
             generation = self.cache.generation(model)
             keys = [cache_key(model, generation, version, d) for d in digests]
             for i, key in enumerate(keys):
@@ -515,7 +522,7 @@ class ServingEngine:
             for i, out in zip(missing, fresh, strict=True):
                 dumped = out.model_dump(mode="json")
                 outputs[i] = dumped
-                if spec.cache.enabled:
+                if caching:
                     self.cache.set(keys[i], dumped, spec.cache.ttl_s)
         return [o for o in outputs if o is not None], hits
 

@@ -22,6 +22,7 @@ Steps, each recorded in the snapshot's manifest:
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -80,7 +81,11 @@ def examples_table(examples: list[LabelledExample], target: str) -> pd.DataFrame
     rows = []
     for ex in examples:
         p = ex.prediction
-        row: dict[str, Any] = dict(p.inputs or {})
+        # nested values (lists, objects) are kept as JSON text: tables need hashable cells
+        row: dict[str, Any] = {
+            k: json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else v
+            for k, v in (p.inputs or {}).items()
+        }
         row.update(
             {
                 "prediction_id": p.id,

@@ -7,11 +7,12 @@ labelled-examples join. See :mod:`learnloop.core.feedback` for the guarantees.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from learnloop.core.feedback import (
     Ack,
@@ -26,6 +27,21 @@ from learnloop.core.ledger import PredictionRecord
 from learnloop.core.stores import FeedbackAnalytics
 
 Scrub = Callable[[Mapping[str, Any]], dict[str, Any]]
+log = logging.getLogger("learnloop.feedback")
+
+
+class FeedbackListener(Protocol):
+    """Told about feedback once it is durably committed (e.g. to update learner states).
+
+    ``wants`` is called on the request path and must be cheap (no I/O); when it says yes,
+    ``committed`` runs on the listener thread after the commit, *before* the submitter is
+    acknowledged — so the next request sees its effect. Errors are logged, never turned into a
+    failed acknowledgement (the events are already stored).
+    """
+
+    def wants(self, records: Sequence[FeedbackRecord]) -> bool: ...
+
+    def committed(self, records: Sequence[FeedbackRecord], acks: Sequence[Ack]) -> None: ...
 
 
 class FeedbackService:
@@ -45,6 +61,8 @@ class FeedbackService:
         self.predictions_by_id = predictions_by_id
         self.scrub = scrub
         self.flush_ledger = flush_ledger or (lambda: None)
+        self.listeners: list[FeedbackListener] = []
+        self._listener_pool: ThreadPoolExecutor | None = None
 
     # -- ingestion ------------------------------------------------------------------------------
 
@@ -60,7 +78,34 @@ class FeedbackService:
         return out
 
     def submit(self, events: Sequence[FeedbackIn]) -> Future[list[Ack]]:
-        return self.committer.submit(self.records(events))
+        records = self.records(events)
+        committed = self.committer.submit(records)
+        interested = [x for x in self.listeners if x.wants(records)]
+        if not interested:
+            return committed
+        if self._listener_pool is None:
+            self._listener_pool = ThreadPoolExecutor(1, thread_name_prefix="ll-feedback-listen")
+        pool = self._listener_pool
+        acknowledged: Future[list[Ack]] = Future()
+
+        def tell() -> None:
+            acks = committed.result()
+            for listener in interested:
+                try:
+                    listener.committed(records, acks)
+                except Exception:
+                    log.exception("feedback listener %r failed", listener)
+            acknowledged.set_result(acks)
+
+        def done(f: Future[list[Ack]]) -> None:
+            error = f.exception()
+            if error is not None:
+                acknowledged.set_exception(error)
+            else:
+                pool.submit(tell)
+
+        committed.add_done_callback(done)
+        return acknowledged
 
     def ingest(self, events: Sequence[FeedbackIn], timeout_s: float = 60) -> list[Ack]:
         return self.submit(events).result(timeout_s)

@@ -58,6 +58,11 @@ class ModelInsight:
         from learnloop.loop.explain import explain_lime, explain_shap
 
         v, family = self.instance(model, version, alias)
+        own = getattr(family, "explain_inputs", None)
+        if own is not None:  # the family explains in its own terms (e.g. past attempts)
+            return {"model": model, "version": v, **own(family.validate_inputs(list(rows)))}
+        if method == "attribution":
+            raise InvalidInput("no attribution method", [Issue("method", "use shap or lime")])
         if method == "shap":
             body = explain_shap(family, list(rows), seed=seed)
         else:
@@ -119,9 +124,19 @@ class ModelInsight:
                 "no sensitive values",
                 [Issue(f"attributes.{a}", "no subject of the dataset has it") for a in missing],
             )
-        inputs = frame.drop(columns=[target]).to_dict(orient="records")
-        outputs = family.predict(family.validate_inputs(inputs))
-        predicted = [o.model_dump(mode="json").get("prediction") for o in outputs]
+        score_table = getattr(family, "predict_table", None)
+        if score_table is not None:
+            # sequence models predict each row from the rows before it (same subject)
+            scored = score_table(frame)
+            rows = scored["_row"].to_numpy()
+            frame = frame.iloc[rows].reset_index(drop=True)
+            sensitive = sensitive.iloc[rows].reset_index(drop=True)
+            subjects = [subjects[i] for i in rows]
+            predicted = (scored["probability"].to_numpy() >= 0.5).astype(int).tolist()
+        else:
+            inputs = frame.drop(columns=[target]).to_dict(orient="records")
+            outputs = family.predict(family.validate_inputs(inputs))
+            predicted = [o.model_dump(mode="json").get("prediction") for o in outputs]
         cast = type(positive)
         y_true = [cast(x) for x in frame[target].tolist()]
         y_pred = [cast(x) for x in predicted]

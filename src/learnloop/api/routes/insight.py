@@ -18,7 +18,11 @@ class ExplainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inputs: list[dict[str, Any]] = Field(..., min_length=1, max_length=100)
-    method: Literal["shap", "lime"] = "shap"
+    method: Literal["shap", "lime", "attribution"] = Field(
+        "shap",
+        description="shap or lime (tabular); families with their own explanations (knowledge "
+        "tracing: past attempts) answer any method with theirs, named in the response.",
+    )
     version: str | None = None
     alias: str | None = Field(None, description="Default: champion.")
     seed: int = 0

@@ -142,6 +142,13 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         "max_depth": {"type": "int", "low": 3, "high": 12},
         "class_weight": {"type": "categorical", "choices": [None, "balanced"]},
     },
+    "knowledge_tracing": {
+        "learning_rate": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.6},
+        "hidden": {"type": "int", "low": 32, "high": 256, "log": True},
+        "d_model": {"type": "categorical", "choices": [32, 64, 128]},
+        "batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+    },
 }
 """What a search varies when the request names no space, per family."""
 

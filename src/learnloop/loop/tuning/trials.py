@@ -42,6 +42,8 @@ def default_metric(family: str, frame: pd.DataFrame, params: FamilyParams) -> st
 
         target = params.target  # type: ignore[attr-defined]
         return PRIMARY_METRIC[infer_task(frame[target], params.task)]  # type: ignore[attr-defined]
+    if family == "knowledge_tracing":
+        return "auc"
     raise InvalidInput("no default metric", [Issue("metric", f"family {family!r}: name one")])
 
 

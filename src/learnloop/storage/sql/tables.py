@@ -364,3 +364,23 @@ class PolicyEventRow(Base):
     action: Mapped[str] = mapped_column(sa.String(32))
     reason: Mapped[str] = mapped_column(sa.Text)
     details: Mapped[dict[str, Any]]
+
+
+class LearnerAnswerRow(Base):
+    """An answered attempt of a learner, for a knowledge-tracing model: the durable history
+    that learner states are rebuilt from. ``idem_key`` de-duplicates retried submissions."""
+
+    __tablename__ = "learner_answers"
+    __table_args__ = (sa.Index("ix_learner_answers_learner", "model", "learner_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model: Mapped[str] = mapped_column(sa.String(255))
+    learner_id: Mapped[str] = mapped_column(sa.String(255))
+    item_id: Mapped[str | None] = mapped_column(sa.String(200))
+    skill_ids: Mapped[str | None] = mapped_column(sa.String(2000))
+    correct: Mapped[int] = mapped_column(sa.SmallInteger)
+    answered_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(sa.String(16))
+    idem_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
