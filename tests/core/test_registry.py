@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -173,3 +174,40 @@ def test_ensure_model_survives_a_concurrent_create(container: Container, rival_f
             service.ensure_model(name, "tabular", actor="t")
     assert raced.raced
     assert container.registry.get_model(name).family == rival_family
+
+
+def test_set_alias_survives_a_concurrent_first_set(
+    container: Container, three_versions: list[str]
+) -> None:
+    """Two writers set a new alias at once: MLflow reads "no such alias" for both, both insert,
+    and the second insert hits the unique key. The rival's insert is forced into that window
+    (after our read, before our flush) from another thread; our write must still land."""
+    from mlflow.store.model_registry.dbmodels.models import SqlRegisteredModelAlias
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    fired: list[bool] = []
+
+    def rival_first(session: Session, *_: object) -> None:
+        ours = [
+            o for o in session.new if isinstance(o, SqlRegisteredModelAlias) and o.alias == "raced"
+        ]
+        if not ours or fired:
+            return
+        fired.append(True)
+        rival = threading.Thread(
+            target=container.model_registry.client.set_registered_model_alias,
+            args=("failure", "raced", "3"),
+        )
+        rival.start()
+        rival.join(30)
+        assert not rival.is_alive()
+
+    event.listen(Session, "before_flush", rival_first)
+    try:
+        container.registry.set_alias("failure", "raced", "2", actor="t")
+    finally:
+        event.remove(Session, "before_flush", rival_first)
+    assert fired, "the rival write never ran inside the window"
+    assert container.model_registry.resolve_alias("failure", "raced") == "2"
+    assert container.registry.current("failure", "raced") == "2"

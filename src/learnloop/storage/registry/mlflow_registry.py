@@ -26,6 +26,26 @@ from learnloop.storage.sql.database import ALEMBIC_LOCK
 
 FAMILY_TAG = "learnloop.family"
 ENTRY = Path(__file__).with_name("pyfunc.py")
+log = logging.getLogger(__name__)
+UPSERT_TRIES = 5
+
+
+def _lost_upsert_race(error: BaseException) -> bool:
+    """True when ``error`` comes from a unique-key violation somewhere in its cause chain.
+
+    MLflow sets aliases and tags with a read-then-insert (``session.merge``): two writers that
+    both read "no row" both insert, and the second fails on the table's unique key. The row
+    exists by then, so the same call run again updates it instead."""
+    from sqlalchemy.exc import IntegrityError
+
+    seen: set[int] = set()
+    cur: BaseException | None = error
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, IntegrityError):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _ms(ts: int | None) -> datetime:
@@ -266,14 +286,33 @@ class MlflowModelRegistry:
         )
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
-        with self._translate("version", f"{model}/{version}"):
-            self.client.set_model_version_tag(model, str(version), key, value)
+        self._upsert(
+            f"{model}/{version}", self.client.set_model_version_tag, model, str(version), key, value
+        )
+
+    def _upsert(self, name: str, write: Any, *args: Any) -> None:
+        """Run an MLflow set-call, again if a concurrent writer inserted the same row first."""
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(UPSERT_TRIES):
+            try:
+                with self._translate("version", name):
+                    write(*args)
+                return
+            except StorageError as e:
+                cause = e.__cause__
+                if not (isinstance(cause, MlflowException) and _lost_upsert_race(cause)):
+                    raise
+                if attempt == UPSERT_TRIES - 1:
+                    raise
+                log.info("registry write on %s lost a race (try %d); again", name, attempt + 1)
 
     # -- aliases ----------------------------------------------------------------------------
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
-        with self._translate("version", f"{model}/{version}"):
-            self.client.set_registered_model_alias(model, alias, str(version))
+        self._upsert(
+            f"{model}/{version}", self.client.set_registered_model_alias, model, alias, str(version)
+        )
 
     def delete_alias(self, model: str, alias: str) -> None:
         with self._translate("alias", f"{model}@{alias}"):
