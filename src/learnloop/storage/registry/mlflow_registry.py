@@ -292,18 +292,13 @@ class MlflowModelRegistry:
 
     def _upsert(self, name: str, write: Any, *args: Any) -> None:
         """Run an MLflow set-call, again if a concurrent writer inserted the same row first."""
-        from mlflow.exceptions import MlflowException
-
         for attempt in range(UPSERT_TRIES):
             try:
                 with self._translate("version", name):
                     write(*args)
                 return
             except StorageError as e:
-                cause = e.__cause__
-                if not (isinstance(cause, MlflowException) and _lost_upsert_race(cause)):
-                    raise
-                if attempt == UPSERT_TRIES - 1:
+                if attempt == UPSERT_TRIES - 1 or not _lost_upsert_race(e):
                     raise
                 log.info("registry write on %s lost a race (try %d); again", name, attempt + 1)
 
