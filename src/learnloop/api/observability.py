@@ -1,8 +1,13 @@
-"""Request ids, JSON access logs, body-size limit and Prometheus metrics.
+"""Request ids, JSON access logs, body-size limit, the JSON edge rule and Prometheus metrics.
 
 ``RequestMiddleware`` is plain ASGI (no per-request task hops): it takes ``X-Request-ID`` from
 the request or makes one, echoes it on the response, refuses bodies over the limit with 413,
-and records a counter and a latency histogram labelled by route template, method and status.
+refuses JSON bodies holding ``NaN``/``Infinity`` with 422 (see ``api/jsonbody.py``), and records
+a counter and a latency histogram labelled by route template, method and status.
+
+Metric labels never come from client input: the route label is the matched route's template
+(``<unmatched>`` otherwise), the method one of the standard methods (``OTHER`` otherwise), and
+the serving metrics label versions only with versions the registry knows (``other`` otherwise).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from learnloop.api.jsonbody import nonstandard_constants, scanned_length
+from learnloop.core.errors import Issue
 from learnloop.core.ids import new_id
 from learnloop.core.records import JobStatus
 from learnloop.logs import request_id_var
@@ -25,6 +32,8 @@ from learnloop.logs import request_id_var
 access_log = logging.getLogger("learnloop.access")
 log = logging.getLogger("learnloop.api")
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_ISSUES = 100  # listed in one error body
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -181,7 +190,20 @@ class RequestMiddleware:
                 await send(message)
 
             try:
-                await self.app(scope, limited_receive, send_with_id)
+                app_receive = limited_receive
+                scan = scanned_length(headers)
+                if scan is not None:
+                    # JSON bodies are read whole here (the route would read them whole too) and
+                    # refused when they hold NaN/Infinity, which JSON does not have
+                    messages = await _read_body(limited_receive)
+                    body = b"".join(m.get("body", b"") for m in messages)
+                    issues = nonstandard_constants(body if scan < 0 else body[:scan])
+                    if issues:
+                        status = 422
+                        await _send_json(send, 422, rid, _not_json(issues, rid))
+                        return
+                    app_receive = _replay(body, messages, receive)
+                await self.app(scope, app_receive, send_with_id)
             except BodyTooLarge:
                 status = 413
                 await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
@@ -196,7 +218,7 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", "<unmatched>")
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(elapsed)
             if template not in ("/metrics", "/v1/health"):
@@ -212,6 +234,30 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
 
+async def _read_body(receive: Receive) -> list[Message]:
+    """Every message up to the body's last chunk (or a disconnect)."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replay(body: bytes, messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the buffered body in one message, then waits on ``receive``."""
+    pending = (
+        [{"type": "http.request", "body": body, "more_body": False}]
+        if messages[-1]["type"] == "http.request"
+        else [messages[-1]]  # the client went away while sending
+    )
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
 class BodyTooLarge(HTTPException):
     """Raised while reading a body over the limit. An HTTPException, so FastAPI's body parsing
     lets it through to the error handler (413) instead of reporting a parse error (400)."""
@@ -223,6 +269,19 @@ class BodyTooLarge(HTTPException):
 def _internal(rid: str) -> dict[str, Any]:
     return {
         "error": {"type": "InternalError", "message": "internal server error", "issues": []},
+        "request_id": rid,
+    }
+
+
+def _not_json(issues: list[Issue], rid: str) -> dict[str, Any]:
+    shown = issues[:MAX_ISSUES]
+    more = f" (and {len(issues) - len(shown)} more)" if len(issues) > len(shown) else ""
+    return {
+        "error": {
+            "type": "InvalidInput",
+            "message": f"invalid JSON: NaN and Infinity are not JSON values{more}",
+            "issues": [{"loc": i.loc, "message": i.message} for i in shown],
+        },
         "request_id": rid,
     }
 

@@ -1,0 +1,109 @@
+"""Bounds and edge rules on client input, through the real app: non-standard JSON constants,
+size limits on strings and objects, control characters in identifiers, metric labels."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from learnloop.core.auth import Role
+from tests.api.conftest import TORQUE, Served
+
+
+def post_raw(served: Served, path: str, body: str, role: Role = Role.ADMIN) -> Any:
+    headers = {**served.auth(role), "Content-Type": "application/json"}
+    return served.client.post(path, content=body.encode(), headers=headers)
+
+
+def predict_body(served: Served, **changes: Any) -> dict[str, Any]:
+    row = {**served.rows[0], **changes}
+    return {"inputs": [row]}
+
+
+def issue_locs(response: Any) -> list[str]:
+    return [i["loc"] for i in response.json()["error"]["issues"]]
+
+
+# -- NaN / Infinity ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_a_nonstandard_constant_in_a_predict_body_is_refused_with_its_path(
+    served: Served, token: str
+) -> None:
+    body = json.dumps(predict_body(served)).replace(
+        f'"{TORQUE}": {json.dumps(served.rows[0][TORQUE])}', f'"{TORQUE}": {token}'
+    )
+    assert token in body
+    r = post_raw(served, f"/v1/models/{served.model}/predict", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["type"] == "InvalidInput"
+    assert issue_locs(r) == [f"body.inputs.0.{TORQUE}"]
+    assert token in r.json()["error"]["issues"][0]["message"]
+
+
+def test_nan_as_a_string_is_left_to_the_family(served: Served) -> None:
+    r = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json=predict_body(served, **{TORQUE: "NaN"}),
+        headers=served.auth(),
+    )
+    assert r.status_code == 422
+    assert issue_locs(r) == [f"inputs[0].{TORQUE}"]
+    assert "finite" in r.json()["error"]["issues"][0]["message"]
+
+
+def test_constants_inside_strings_are_not_refused(served: Served) -> None:
+    subject = f"NaN-Infinity-{uuid.uuid4()}"
+    r = served.client.post(
+        "/v1/feedback",
+        json={"type": "click", "subject_id": subject, "text": "Infinity and NaN"},
+        headers=served.auth(Role.INGEST),
+    )
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_feedback_with_a_nonstandard_constant_is_refused_and_not_stored(
+    served: Served, token: str
+) -> None:
+    subject = f"fb-const-{uuid.uuid4()}"
+    body = f'{{"type": "signal", "name": "score", "value": {token}, "subject_id": "{subject}"}}'
+    r = post_raw(served, "/v1/feedback", body, Role.INGEST)
+    assert r.status_code == 422, r.text
+    assert issue_locs(r) == ["body.value"]
+    event = f'{{"type": "click", "subject_id": "{subject}", "attributes": {{"w": {token}}}}}'
+    batch = f'{{"events": [{event}]}}'
+    r = post_raw(served, "/v1/feedback/batch", batch, Role.INGEST)
+    assert r.status_code == 422, r.text
+    assert issue_locs(r) == ["body.events.0.attributes.w"]
+    stored = served.client.get(
+        "/v1/feedback", params={"subject_id": subject}, headers=served.auth(Role.READER)
+    )
+    assert stored.json() == []
+
+
+def test_an_oip_infer_body_with_nan_is_refused(served: Served) -> None:
+    tensors = [
+        {
+            "name": name,
+            "datatype": "BYTES" if isinstance(value, str) else "FP64",
+            "shape": [1, 1],
+            "data": ["__torque__" if name == TORQUE else value],
+        }
+        for name, value in served.rows[0].items()
+    ]
+    text = json.dumps({"inputs": tensors}).replace('"__torque__"', "NaN")
+    r = post_raw(served, f"/v2/models/{served.model}/infer", text)
+    assert r.status_code == 422, r.text
+    at = next(i for i, t in enumerate(tensors) if t["name"] == TORQUE)
+    assert issue_locs(r) == [f"body.inputs.{at}.data.0"]
+
+
+def test_a_body_that_is_not_json_is_left_to_the_route(served: Served) -> None:
+    r = post_raw(served, f"/v1/models/{served.model}/predict", '{"inputs": [NaN')
+    assert r.status_code == 422
+    assert r.json()["error"]["type"] == "InvalidInput"
