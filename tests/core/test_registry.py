@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from learnloop.container import Container
-from learnloop.core.errors import Conflict, InvalidInput, NotFound
+from learnloop.core.errors import Conflict, InvalidInput, NotFound, StorageError
+from learnloop.core.records import AliasEvent
 from learnloop.core.registry import RegistryService
 from learnloop.storage.sql.stores import SqlAliasHistory
 from tests.conftest import fast_settings, train_version
@@ -211,3 +212,159 @@ def test_set_alias_survives_a_concurrent_first_set(
     assert fired, "the rival write never ran inside the window"
     assert container.model_registry.resolve_alias("failure", "raced") == "2"
     assert container.registry.current("failure", "raced") == "2"
+
+
+# -- alias moves: one chain per alias, no-ops, rollback, divergence ---------------------------
+
+
+def assert_chain(events: list[AliasEvent]) -> None:
+    """Each event moves from where the previous one left the alias; ids and times increase;
+    no event leaves the alias where it was."""
+    head: str | None = None
+    for i, event in enumerate(events):
+        assert event.from_version == head, f"event {i} does not chain: {events}"
+        assert event.from_version != event.to_version, f"event {i} is a no-op: {events}"
+        if i:
+            assert events[i - 1].id < event.id and events[i - 1].at < event.at, events
+        head = event.to_version
+
+
+def test_concurrent_alias_moves_form_one_chain(
+    container: Container, three_versions: list[str]
+) -> None:
+    """Twenty writers move one alias at once through the service (real MLflow, real SQLite):
+    every event's ``from`` is the previous event's ``to``, only the first starts from nothing,
+    and the registry ends where the history says."""
+    reg = container.registry
+    start = threading.Barrier(20)
+    errors: list[BaseException] = []
+
+    def move(i: int) -> None:
+        try:
+            start.wait(30)
+            reg.set_alias("failure", "racing", three_versions[i % 3], actor=f"w{i}")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=move, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    events = reg.alias_history("failure", "racing")
+    assert events and [e.from_version for e in events].count(None) == 1
+    assert_chain(events)
+    assert reg.resolve("failure", "racing") == events[-1].to_version
+    audited = [a for a in container.audit.list(action="alias.set") if a.detail["alias"] == "racing"]
+    assert sorted(a.detail["to"] for a in audited) == sorted(e.to_version for e in events)
+
+
+def test_setting_the_current_version_is_a_no_op(
+    container: Container, three_versions: list[str]
+) -> None:
+    reg = container.registry
+    first = reg.set_alias("failure", "steady", "1", actor="alice", reason="first")
+    again = reg.set_alias("failure", "steady", "1", actor="bob", reason="again")
+    assert again == first  # the alias's latest event, unchanged
+    assert [e.id for e in reg.alias_history("failure", "steady")] == [first.id]
+    audited = [
+        a for a in container.audit.list(target="model:failure") if a.detail.get("alias") == "steady"
+    ]
+    assert [a.actor for a in audited] == ["alice"]
+    with pytest.raises(Conflict, match="no earlier version"):
+        reg.rollback("failure", "steady", actor="t")
+    assert reg.resolve("failure", "steady") == "1"
+
+
+def test_rollback_with_nothing_to_return_to_is_a_conflict(
+    container: Container, three_versions: list[str]
+) -> None:
+    reg = container.registry
+    with pytest.raises(Conflict, match="failure@unset"):
+        reg.rollback("failure", "unset", actor="t")
+    reg.set_alias("failure", "champ7", "1", actor="t")
+    reg.set_alias("failure", "champ7", "2", actor="t")
+    reg.delete_alias("failure", "champ7", actor="t")
+    with pytest.raises(Conflict, match="no earlier version"):
+        reg.rollback("failure", "champ7", actor="t")  # unset
+    reg.set_alias("failure", "champ7", "3", actor="t")
+    with pytest.raises(Conflict, match="it points to version 3"):
+        reg.rollback("failure", "champ7", actor="t")  # a delete starts the stack over
+    reg.set_alias("failure", "champ7", "1", actor="t")
+    assert reg.rollback("failure", "champ7", actor="t").to_version == "3"
+    events = reg.alias_history("failure", "champ7")
+    assert [(e.action, e.to_version) for e in events] == [
+        ("set", "1"),
+        ("set", "2"),
+        ("delete", None),
+        ("set", "3"),
+        ("set", "1"),
+        ("rollback", "3"),
+    ]
+    assert_chain(events)
+
+
+def test_an_alias_moved_outside_learnloop_is_recorded_before_the_next_move(
+    container: Container, three_versions: list[str]
+) -> None:
+    """MLflow holds the pointer: a move made there directly (or one whose history commit was
+    lost) shows up as a ``sync`` event, so the chain stays true instead of jumping."""
+    reg = container.registry
+    reg.set_alias("failure", "drifted", "1", actor="t")
+    container.model_registry.set_alias("failure", "drifted", "2")
+    event = reg.set_alias("failure", "drifted", "3", actor="t")
+    assert (event.from_version, event.to_version) == ("2", "3")
+    events = reg.alias_history("failure", "drifted")
+    assert [(e.action, e.actor, e.to_version) for e in events] == [
+        ("set", "t", "1"),
+        ("sync", "registry", "2"),
+        ("set", "t", "3"),
+    ]
+    assert_chain(events)
+    assert reg.rollback("failure", "drifted", actor="t").to_version == "2"
+
+
+class _FailingAliasWrites:
+    """The real MLflow registry, except that setting an alias fails."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        raise StorageError("registry unavailable")
+
+
+def test_a_failed_registry_write_leaves_no_event(
+    container: Container, three_versions: list[str]
+) -> None:
+    container.registry.set_alias("failure", "champ8", "1", actor="t")
+    failing = RegistryService(
+        _FailingAliasWrites(container.model_registry),  # type: ignore[arg-type]
+        SqlAliasHistory(container.db),
+        container.audit,
+    )
+    with pytest.raises(StorageError, match="unavailable"):
+        failing.set_alias("failure", "champ8", "2", actor="t")
+    assert [e.to_version for e in container.registry.alias_history("failure", "champ8")] == ["1"]
+    assert container.registry.resolve("failure", "champ8") == "1"
+
+
+def test_a_delete_guard_refuses_with_its_reason(
+    container: Container, three_versions: list[str]
+) -> None:
+    service = RegistryService(
+        container.model_registry, SqlAliasHistory(container.db), container.audit
+    )
+    service.add_delete_guard(lambda model, alias: "in use" if alias == "guarded" else None)
+    service.set_alias("failure", "guarded", "1", actor="t")
+    service.set_alias("failure", "free", "1", actor="t")
+    with pytest.raises(Conflict, match="in use"):
+        service.delete_alias("failure", "guarded", actor="t")
+    assert service.resolve("failure", "guarded") == "1"
+    deleted = service.delete_alias("failure", "free", actor="t")
+    assert (deleted.action, deleted.from_version, deleted.to_version) == ("delete", "1", None)
+    assert service.current("failure", "free") is None

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound
 from learnloop.core.records import RETRAIN_TAG, AliasEvent, ModelRecord, VersionRecord
-from learnloop.core.stores import AliasHistory, AuditLog
+from learnloop.core.stores import AliasHistory, AliasMove, AuditLog
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -106,6 +106,7 @@ class RegistryService:
         self.history = history
         self.audit = audit
         self._listeners: list[Callable[[str, str], None]] = []
+        self._delete_guards: list[Callable[[str, str], str | None]] = []
 
     def on_alias_change(self, callback: Callable[[str, str], None]) -> None:
         """Call ``callback(model, alias)`` after every alias move made here."""
@@ -200,41 +201,61 @@ class RegistryService:
         reason: str = "",
         action: str = "set",
     ) -> AliasEvent:
+        """Point ``alias`` at ``version``; returns the event recorded.
+
+        Setting the version the alias already has is a **no-op**: nothing is written (no
+        history event, no audit entry, no change notification) and the alias's latest event is
+        returned unchanged — its ``to_version`` is ``version``, and its ``id`` tells a client
+        that nothing new happened."""
         check_name("alias", alias, ALIAS_RE)
         self.registry.get_version(model, version)  # NotFound for a missing version
-        before = self.current(model, alias)
-        self.registry.set_alias(model, alias, version)
-        event = self.history.record(model, alias, action, before, version, actor, reason)
-        self.audit.append(
-            actor,
-            f"alias.{action}",
-            f"model:{model}",
-            {"alias": alias, "from": before, "to": version, "reason": reason},
-        )
-        self._notify(model, alias)
-        return event
+
+        def plan(stack: list[str], actual: str | None) -> AliasMove | None:
+            if actual == version:
+                return None
+            return AliasMove(action, version, actor, reason)
+
+        return self._move(model, alias, plan)
 
     def delete_alias(self, model: str, alias: str, *, actor: str, reason: str = "") -> AliasEvent:
-        before = self.current(model, alias)
-        if before is None:
+        """Remove ``alias``. ``NotFound`` if it is unset; ``Conflict`` (naming the user) if a
+        delete guard refuses — e.g. a deployment still serves it (see :meth:`add_delete_guard`).
+
+        Guards run before the alias's lock is taken (they read other stores): a deployment
+        written between the guard and the delete is not seen."""
+        if self.current(model, alias) is None:
             raise NotFound("alias", f"{model}@{alias}")
-        self.registry.delete_alias(model, alias)
-        event = self.history.record(model, alias, "delete", before, None, actor, reason)
-        self.audit.append(actor, "alias.delete", f"model:{model}", {"alias": alias, "from": before})
-        self._notify(model, alias)
-        return event
+        for guard in self._delete_guards:
+            refusal = guard(model, alias)
+            if refusal:
+                raise Conflict(refusal)
+
+        def plan(stack: list[str], actual: str | None) -> AliasMove | None:
+            if actual is None:
+                raise NotFound("alias", f"{model}@{alias}")
+            return AliasMove("delete", None, actor, reason)
+
+        return self._move(model, alias, plan)
 
     def rollback(self, model: str, alias: str, *, actor: str, reason: str = "") -> AliasEvent:
         """Point ``alias`` back at the version it had before its current one.
 
-        Repeated rollbacks walk further back (rollbacks pop, sets push), so
-        set 1 → set 2 → set 3 → rollback → 2 → rollback → 1."""
-        stack = self._pointer_stack(model, alias)
-        if len(stack) < 2:
-            raise Conflict(f"alias {model}@{alias} has no earlier version to roll back to")
-        return self.set_alias(
-            model, alias, stack[-2], actor=actor, reason=reason or "rollback", action="rollback"
-        )
+        The history is read as a **stack of pointers**: a set pushes its version (a no-op set
+        in an old history pushes nothing), a rollback pops (so repeated rollbacks walk further
+        back, and a rollback of a rollback is not a redo: set 1 → set 2 → set 3 → rollback → 2
+        → rollback → 1), and a delete empties the stack (a re-created alias starts a new one).
+        ``Conflict`` when there is nothing to roll back to: fewer than two versions on the
+        stack, or the alias is unset."""
+
+        def plan(stack: list[str], actual: str | None) -> AliasMove | None:
+            if actual is None or len(stack) < 2 or stack[-2] == actual:
+                raise Conflict(
+                    f"alias {model}@{alias} has no earlier version to roll back to"
+                    + ("" if actual is None else f" (it points to version {actual})")
+                )
+            return AliasMove("rollback", stack[-2], actor, reason or "rollback")
+
+        return self._move(model, alias, plan)
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
         self.registry.get_model(model)
@@ -243,20 +264,87 @@ class RegistryService:
     def version_at(self, model: str, alias: str, at: datetime) -> str | None:
         return self.history.version_at(model, alias, at)
 
-    def _pointer_stack(self, model: str, alias: str) -> list[str]:
-        stack: list[str] = []
-        for event in self.history.history(model, alias):
-            if event.action == "rollback":
-                if stack:
-                    stack.pop()
-                if not stack or stack[-1] != event.to_version:
-                    stack.append(event.to_version or "")
-            elif event.action == "delete":
-                stack.clear()
-            elif event.to_version is not None:
-                stack.append(event.to_version)
-        return [v for v in stack if v]
+    def add_delete_guard(self, guard: Callable[[str, str], str | None]) -> None:
+        """Ask ``guard(model, alias)`` before every alias delete; a non-empty answer refuses
+        the delete with ``Conflict`` carrying it as the message (say who uses the alias).
+        Guards must not fail otherwise."""
+        self._delete_guards.append(guard)
+
+    def _move(
+        self,
+        model: str,
+        alias: str,
+        plan: Callable[[list[str], str | None], AliasMove | None],
+    ) -> AliasEvent:
+        """Run one alias move serialised with every other move of ``model``/``alias``.
+
+        Order of writes, all inside the history store's transaction that holds the alias's
+        lock: read the chain; read the registry's pointer (MLflow); if the two disagree (an
+        alias moved in MLflow directly, or a move whose history commit failed after MLflow
+        took it) append a ``sync`` event to the registry's version first, so the chain stays
+        true and the divergence is on record, not silent; ``plan(stack, actual)`` decides the
+        move (``None`` = no-op); write it to the registry; append its event; commit. If the
+        registry write fails, nothing is appended. Audit and change notifications follow the
+        commit. Returns the move's event, or for a no-op the chain's latest event."""
+        moved: list[AliasMove] = []
+        latest: list[AliasEvent] = []
+
+        def decide(chain: list[AliasEvent]) -> list[AliasMove]:
+            latest[:] = chain[-1:]
+            moves: list[AliasMove] = []
+            recorded = chain[-1].to_version if chain else None
+            actual = self.current(model, alias)
+            stack = _pointer_stack(chain)
+            if actual != recorded:
+                moves.append(AliasMove("sync", actual, "registry", SYNC_REASON))
+                _push(stack, "sync", actual)
+            move = plan(stack, actual)
+            if move is not None:
+                if move.to_version is None:
+                    self.registry.delete_alias(model, alias)
+                else:
+                    self.registry.set_alias(model, alias, move.to_version)
+                moves.append(move)
+                moved.append(move)
+            return moves
+
+        appended = self.history.move(model, alias, decide)
+        for event in appended:  # a sync found on the way is audited too
+            detail: dict[str, str | None] = {"alias": alias, "from": event.from_version}
+            if event.action != "delete":
+                detail["to"] = event.to_version
+            detail["reason"] = event.reason
+            self.audit.append(event.actor, f"alias.{event.action}", f"model:{model}", detail)
+        if moved:
+            self._notify(model, alias)
+            return appended[-1]
+        head = appended or latest  # a no-op: the chain's head (a sync event just added, if any)
+        if not head:  # unreachable: a no-op set leaves the alias set, hence recorded
+            raise NotFound("alias", f"{model}@{alias}")
+        return head[-1]
 
     def _notify(self, model: str, alias: str) -> None:
         for callback in self._listeners:
             callback(model, alias)
+
+
+SYNC_REASON = "the registry's pointer differed from the history (moved outside learnloop)"
+
+
+def _pointer_stack(chain: list[AliasEvent]) -> list[str]:
+    """The versions an alias pointed to that rollback can return to, oldest first (see
+    :meth:`RegistryService.rollback`)."""
+    stack: list[str] = []
+    for event in chain:
+        _push(stack, event.action, event.to_version)
+    return stack
+
+
+def _push(stack: list[str], action: str, to_version: str | None) -> None:
+    if to_version is None:  # delete (or found unset): the alias starts over
+        stack.clear()
+        return
+    if action == "rollback" and stack:
+        stack.pop()
+    if not stack or stack[-1] != to_version:
+        stack.append(to_version)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -143,21 +144,46 @@ class KeyStore(Protocol):
     def revoke(self, key_id: str) -> ApiKeyRecord | None: ...
 
 
-class AliasHistory(Protocol):
-    """Every alias move, so 'what was X at time T' and rollback work."""
+@dataclass(frozen=True)
+class AliasMove:
+    """One alias move to append to the history; its ``from_version`` is filled in by the store
+    (the version the alias pointed to just before, per the history)."""
 
-    def record(
+    action: str  # "set" | "rollback" | "delete" | "sync"
+    to_version: str | None
+    actor: str
+    reason: str = ""
+
+
+class AliasHistory(Protocol):
+    """Every alias move, kept as a chain per (model, alias), so "what was X at time T" and
+    rollback work.
+
+    The history of one (model, alias) is a **chain**: each event's ``from_version`` is the
+    previous event's ``to_version`` (``None`` before the first), and ids and ``at`` increase
+    along it. Implementations guarantee this by running :meth:`move` serialised per
+    (model, alias) across threads and processes sharing the database.
+    """
+
+    def move(
         self,
         model: str,
         alias: str,
-        action: str,
-        from_version: str | None,
-        to_version: str | None,
-        actor: str,
-        reason: str,
-    ) -> AliasEvent: ...
+        decide: Callable[[builtins.list[AliasEvent]], Sequence[AliasMove]],
+    ) -> builtins.list[AliasEvent]:
+        """Append moves to the chain of ``model``/``alias``, serialised with every other move
+        of that alias.
 
-    def history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
+        Under a lock held until the transaction ends, ``decide(history)`` is called with the
+        alias's events (oldest first, read under the lock) and returns the moves to append, in
+        order; it may do the move elsewhere (the registry) before returning, and it must not
+        use this store or open another transaction on its database. Each returned move is
+        appended with ``from_version`` = the version before it, in the same transaction;
+        returns the appended events (empty when ``decide`` returns none). If ``decide`` raises,
+        nothing is appended and the exception propagates."""
+        ...
+
+    def history(self, model: str, alias: str | None = None) -> builtins.list[AliasEvent]:
         """Oldest first."""
         ...
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from learnloop.core.errors import Conflict
-from learnloop.core.records import DatasetRecord, JobControl, JobStatus
+from learnloop.core.records import AliasEvent, DatasetRecord, JobControl, JobStatus
+from learnloop.core.stores import AliasMove
 from learnloop.storage.sql.database import Database
 from learnloop.storage.sql.jobs import SqlJobStore
 from learnloop.storage.sql.stores import (
@@ -200,15 +202,29 @@ class KeyStoreContract:
             keys.add("k2", "b", "admin", "same", "admin")
 
 
+def _set(version: str, actor: str = "t", reason: str = "") -> Callable[..., list[AliasMove]]:
+    return lambda chain: [AliasMove("set", version, actor, reason)]
+
+
+def _assert_chain(events: list[AliasEvent]) -> None:
+    """Each event moves from where the previous one left the alias; ids and times increase."""
+    head: str | None = None
+    for before, event in zip([None, *events], events, strict=False):
+        assert event.from_version == head, f"event {event.id} does not chain: {events}"
+        if before is not None:
+            assert before.id < event.id and before.at < event.at, events
+        head = event.to_version
+
+
 class AliasHistoryContract:
     def test_history_and_point_in_time(self, db: Database) -> None:
         history = SqlAliasHistory(db)
-        history.record("m", "champion", "set", None, "1", "a", "first")
+        history.move("m", "champion", _set("1", "a", "first"))
         time.sleep(0.02)
         between = datetime.now(UTC)
         time.sleep(0.02)
-        history.record("m", "champion", "set", "1", "2", "b", "better")
-        history.record("m", "challenger", "set", None, "3", "b", "")
+        history.move("m", "champion", _set("2", "b", "better"))
+        history.move("m", "challenger", _set("3", "b"))
         events = history.history("m", "champion")
         assert [(e.from_version, e.to_version, e.actor) for e in events] == [
             (None, "1", "a"),
@@ -218,6 +234,78 @@ class AliasHistoryContract:
         assert history.version_at("m", "champion", between) == "1"
         assert history.version_at("m", "champion", datetime.now(UTC)) == "2"
         assert history.version_at("m", "champion", between - timedelta(hours=1)) is None
+
+    def test_move_sees_the_chain_and_appends_its_moves_chained(self, db: Database) -> None:
+        history = SqlAliasHistory(db)
+        seen: list[list[AliasEvent]] = []
+
+        def two(chain: list[AliasEvent]) -> list[AliasMove]:
+            seen.append(chain)
+            return [AliasMove("sync", "5", "registry"), AliasMove("rollback", "4", "a", "why")]
+
+        first = history.move("m", "champion", _set("4"))
+        appended = history.move("m", "champion", two)
+        assert seen == [first]
+        assert [(e.action, e.from_version, e.to_version) for e in appended] == [
+            ("sync", "4", "5"),
+            ("rollback", "5", "4"),
+        ]
+        assert history.move("m", "champion", lambda chain: []) == []
+        _assert_chain(history.history("m", "champion"))
+        assert len(history.history("m", "champion")) == 3
+
+    def test_a_failing_decision_appends_nothing(self, db: Database) -> None:
+        history = SqlAliasHistory(db)
+        history.move("m", "champion", _set("1"))
+
+        def fail(chain: list[AliasEvent]) -> list[AliasMove]:
+            raise Conflict("the registry refused")
+
+        with pytest.raises(Conflict, match="refused"):
+            history.move("m", "champion", fail)
+        assert [e.to_version for e in history.history("m", "champion")] == ["1"]
+        assert history.move("m", "champion", _set("2"))[0].from_version == "1"
+
+    def test_concurrent_moves_from_two_connections_pools_form_one_chain(self, db: Database) -> None:
+        """Twenty writers move one alias at once, half of them through a second ``Database``
+        on the same URL (as a second process would: its own pool, its own in-process lock).
+        Each one reads the head, dawdles, then moves: without a per-alias lock they interleave
+        and the history no longer chains."""
+        other = Database(db.url)
+        history = [SqlAliasHistory(db), SqlAliasHistory(other)]
+        start = threading.Barrier(20)
+        heads: list[str | None] = []
+        errors: list[BaseException] = []
+
+        def writer(i: int) -> None:
+            def decide(chain: list[AliasEvent]) -> list[AliasMove]:
+                heads.append(chain[-1].to_version if chain else None)
+                time.sleep(0.005)
+                return [AliasMove("set", str(i), f"w{i}")]
+
+            try:
+                start.wait(10)
+                history[i % 2].move("m", "champion", decide)
+                history[i % 2].move("m", "other", _set(str(i)))
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+        finally:
+            other.dispose()
+        assert not errors, errors
+        events = history[0].history("m", "champion")
+        assert len(events) == 20
+        _assert_chain(events)
+        assert heads == [None, *[e.to_version for e in events[:-1]]]
+        assert sorted(e.to_version or "" for e in events) == sorted(str(i) for i in range(20))
+        _assert_chain(history[0].history("m", "other"))
+        assert [e.from_version for e in history[0].history("m", "other")].count(None) == 1
 
 
 class DatasetCatalogContract:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from learnloop.core.errors import NotFound
 from learnloop.core.records import AliasEvent, ApiKeyRecord, AuditEvent, DatasetRecord
+from learnloop.core.stores import AliasMove
 from learnloop.logs import request_id_var
 from learnloop.storage.sql.database import Database
-from learnloop.storage.sql.tables import AliasEventRow, ApiKeyRow, AuditRow, DatasetRow, utcnow
+from learnloop.storage.sql.tables import (
+    AliasEventRow,
+    AliasPointerRow,
+    ApiKeyRow,
+    AuditRow,
+    DatasetRow,
+    utcnow,
+)
 
 
 class SqlAuditLog:
@@ -103,33 +112,68 @@ def _key(r: ApiKeyRow) -> ApiKeyRecord:
 
 
 class SqlAliasHistory:
+    """Alias history as one chain per (model, alias), moved under a row lock.
+
+    :meth:`move` runs in one write transaction: it inserts the alias's ``alias_pointers`` row
+    if missing (``ON CONFLICT DO NOTHING``), locks it (``SELECT ... FOR UPDATE`` on
+    PostgreSQL; on SQLite the transaction starts with ``BEGIN IMMEDIATE``, which already
+    serialises every writer of the file), reads the chain, calls ``decide``, appends its moves
+    with ``from_version`` = the chain's head and ``at`` strictly after the previous event's
+    (a host with a clock behind another's cannot reorder the chain), and moves the pointer.
+    Moves of other aliases do not wait on each other on PostgreSQL."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        dialect = sqlite if db.is_sqlite else postgresql
+        self._claim = dialect.insert(AliasPointerRow.__table__).on_conflict_do_nothing(
+            index_elements=["model", "alias"]
+        )
 
-    def record(
+    def move(
         self,
         model: str,
         alias: str,
-        action: str,
-        from_version: str | None,
-        to_version: str | None,
-        actor: str,
-        reason: str,
-    ) -> AliasEvent:
-        row = AliasEventRow(
-            model=model,
-            alias=alias,
-            action=action,
-            from_version=from_version,
-            to_version=to_version,
-            actor=actor,
-            reason=reason,
-            at=utcnow(),
-        )
+        decide: Callable[[list[AliasEvent]], Sequence[AliasMove]],
+    ) -> list[AliasEvent]:
         with self.db.write() as s:
-            s.add(row)
-            s.flush()
-            return _alias(row)
+            s.execute(self._claim, {"model": model, "alias": alias, "version": None, "seq": 0})
+            pointer = s.scalars(
+                sa.select(AliasPointerRow)
+                .where(AliasPointerRow.model == model, AliasPointerRow.alias == alias)
+                .with_for_update()
+            ).one()
+            chain = [
+                _alias(r)
+                for r in s.scalars(
+                    sa.select(AliasEventRow)
+                    .where(AliasEventRow.model == model, AliasEventRow.alias == alias)
+                    .order_by(AliasEventRow.id)
+                )
+            ]
+            head, last_at = (chain[-1].to_version, chain[-1].at) if chain else (None, None)
+            appended: list[AliasEvent] = []
+            for move in decide(chain):
+                at = utcnow()
+                if last_at is not None and at <= last_at:
+                    at = last_at + timedelta(microseconds=1)
+                row = AliasEventRow(
+                    model=model,
+                    alias=alias,
+                    action=move.action,
+                    from_version=head,
+                    to_version=move.to_version,
+                    actor=move.actor,
+                    reason=move.reason,
+                    at=at,
+                )
+                s.add(row)
+                s.flush()
+                appended.append(_alias(row))
+                head, last_at = move.to_version, at
+            if appended:
+                pointer.version, pointer.moved_at = head, last_at
+                pointer.seq += len(appended)
+            return appended
 
     def history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
         q = sa.select(AliasEventRow).where(AliasEventRow.model == model)

@@ -138,6 +138,20 @@ class AliasEventRow(Base):
     at: Mapped[datetime]
 
 
+class AliasPointerRow(Base):
+    """The head of one alias's history chain, and the row that alias moves lock: a move
+    locks it (``SELECT ... FOR UPDATE``; SQLite's write lock), appends to ``alias_events``
+    and sets ``version``/``seq`` here in the same transaction."""
+
+    __tablename__ = "alias_pointers"
+
+    model: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    alias: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    version: Mapped[str | None] = mapped_column(sa.String(32))
+    seq: Mapped[int] = mapped_column(default=0)
+    moved_at: Mapped[datetime | None]
+
+
 class DatasetRow(Base):
     __tablename__ = "datasets"
 
