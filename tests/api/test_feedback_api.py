@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from learnloop.core.auth import Role
 from tests.api.conftest import Served
 
@@ -174,3 +176,74 @@ def test_experiment_results_use_feedback_outcomes(served: Served) -> None:
     body = r.json()
     assert body["outcome_source"] == "FeedbackOutcomes"
     assert sum(a["outcomes"] for a in body["arms"].values()) >= 2, body["arms"]
+
+
+def test_a_key_reused_for_a_different_event_is_409_naming_the_key(served: Served) -> None:
+    subject = f"fb-reuse-{uuid.uuid4()}"
+    key = f"k-{uuid.uuid4()}"
+    first = send(
+        served, {"type": "rating", "value": 5, "subject_id": subject, "idempotency_key": key}
+    )
+    assert first.status_code == 201, first.text
+    retry = send(
+        served, {"type": "rating", "value": 5, "subject_id": subject, "idempotency_key": key}
+    )
+    assert retry.status_code == 200 and retry.json()["duplicate"] is True
+    other = send(
+        served, {"type": "rating", "value": 1, "subject_id": subject, "idempotency_key": key}
+    )
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["type"] == "IdempotencyConflict"
+    assert key in other.json()["error"]["message"]
+    batch = served.client.post(
+        "/v1/feedback/batch",
+        json={
+            "events": [
+                {"type": "click", "subject_id": subject},
+                {"type": "rating", "value": 2, "subject_id": subject, "idempotency_key": key},
+            ]
+        },
+        headers=served.auth(Role.INGEST),
+    )
+    assert batch.status_code == 409, batch.text
+    assert key in batch.json()["error"]["message"] and "event 1" in batch.json()["error"]["message"]
+    stored = served.client.get(
+        "/v1/feedback", params={"subject_id": subject}, headers=served.auth(Role.READER)
+    ).json()
+    assert [(e["type"], e["value"]) for e in stored] == [("rating", 5.0)]
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"subject_id": "learner\x00-1"}, "subject_id"),
+        ({"model": "failure\nfake log line"}, "model"),
+        ({"idempotency_key": "k\x00"}, "idempotency_key"),
+        ({"text": "nul \x00 inside"}, "text"),
+        ({"attributes": {"note": "x" * 1_000_000}}, "attributes"),
+        ({"attributes": {f"k{i}": i for i in range(101)}}, "attributes"),
+        ({"attributes": {"k" * 257: 1}}, "attributes"),
+        ({"attributes": {"a\x00": 1}}, "attributes"),
+        ({"type": "label", "value": "x" * 1_000_000}, "value"),
+        ({"type": "label", "value": ["x" * 9_000] * 10}, "value"),
+        ({"type": "signal", "name": "n", "value": 10**30}, "value"),
+    ],
+)
+def test_oversized_or_control_character_fields_are_422_naming_them(
+    served: Served, change: dict[str, Any], loc: str
+) -> None:
+    subject = f"fb-bounds-{uuid.uuid4()}"
+    body = {"type": "click", "subject_id": subject, **change}
+    r = send(served, body)
+    assert r.status_code == 422, r.text
+    assert [i["loc"] for i in r.json()["error"]["issues"]] == [f"body.{loc}"]
+    r = served.client.post(
+        "/v1/feedback/batch", json={"events": [body]}, headers=served.auth(Role.INGEST)
+    )
+    assert r.status_code == 422, r.text
+    assert [i["loc"] for i in r.json()["error"]["issues"]] == [f"body.events.0.{loc}"]
+
+
+def test_text_may_hold_line_breaks(served: Served) -> None:
+    r = send(served, {"type": "click", "subject_id": f"s-{uuid.uuid4()}", "text": "a\nb\tc"})
+    assert r.status_code == 201, r.text

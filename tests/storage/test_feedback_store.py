@@ -7,8 +7,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from learnloop.core.feedback import FeedbackCommitter, FeedbackIn, to_record
+from learnloop.core.feedback import FeedbackCommitter, FeedbackIn, IdempotencyConflict, to_record
 from learnloop.core.labels import FeedbackOutcomes, join
 from learnloop.core.ledger import PredictionRecord
 from learnloop.storage.sql.database import Database
@@ -227,3 +228,61 @@ def test_ledger_pii_rules_scrub_inputs_before_storage(db: Database) -> None:
     assert stored.inputs["x"] == 1.5
     assert stored.inputs["email"].startswith("h:") and "ann" not in stored.inputs["email"]
     assert "7946" not in stored.inputs["note"] and "[PHONE]" in stored.inputs["note"]
+
+
+def test_a_key_reused_for_another_event_is_a_conflict(stores) -> None:  # type: ignore[no-untyped-def]
+    store, committer, _, _ = stores
+    now = datetime.now(UTC)
+    first = committer.commit(
+        [to_record(event(type="rating", value=4, subject_id="u", idempotency_key="r1"), now)]
+    )
+    # the same event again (a retry): a duplicate, acknowledged with the stored id
+    again = committer.commit(
+        [to_record(event(type="rating", value=4, subject_id="u", idempotency_key="r1"), now)]
+    )
+    assert again[0].duplicate and again[0].id == first[0].id
+    # another event under the same key: refused, nothing of the request stored
+    with pytest.raises(IdempotencyConflict, match="'r1'.*event 1"):
+        committer.commit(
+            [
+                to_record(event(type="click", subject_id="u", idempotency_key="r2"), now),
+                to_record(event(type="rating", value=1, subject_id="u", idempotency_key="r1"), now),
+            ]
+        )
+    assert store.count() == 1
+    assert store.get(first[0].id).value == 4.0  # type: ignore[union-attr]
+    # within one request: the same key for two different events
+    with pytest.raises(IdempotencyConflict, match="'r3'"):
+        committer.commit(
+            [
+                to_record(event(type="rating", value=2, subject_id="u", idempotency_key="r3"), now),
+                to_record(event(type="rating", value=3, subject_id="u", idempotency_key="r3"), now),
+            ]
+        )
+    assert store.count() == 1
+    assert committer.stats.conflicts == 2
+    # the store keeps the hash: another committer (another process) sees the clash too
+    other = FeedbackCommitter(store)
+    try:
+        with pytest.raises(IdempotencyConflict):
+            other.commit(
+                [
+                    to_record(
+                        event(type="rating", value=5, subject_id="u", idempotency_key="r1"), now
+                    )
+                ]
+            )
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_values_are_refused_outside_http_too(token: str) -> None:
+    # the CLI's `feedback import` parses JSON Lines with this model, not through the API
+    line = f'{{"type": "signal", "name": "n", "value": {token}, "subject_id": "u"}}'
+    with pytest.raises(ValidationError) as caught:
+        FeedbackIn.model_validate_json(line)
+    assert [e["loc"] for e in caught.value.errors()] == [("value",)]
+    line = f'{{"type": "click", "subject_id": "u", "attributes": {{"w": [1, {token}]}}}}'
+    with pytest.raises(ValidationError, match="finite"):
+        FeedbackIn.model_validate_json(line)

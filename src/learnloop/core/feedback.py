@@ -29,6 +29,8 @@ Batches
 from __future__ import annotations
 
 import builtins
+import hashlib
+import json
 import logging
 import queue
 import threading
@@ -37,12 +39,23 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from learnloop.core.errors import StorageError
+from learnloop.core.errors import Conflict, StorageError
 from learnloop.core.ids import new_id
+from learnloop.core.limits import (
+    MAX_ATTRIBUTES_BYTES,
+    MAX_ATTRIBUTES_KEYS,
+    MAX_STRING_CHARS,
+    MAX_VALUE_BYTES,
+    Identifier,
+    json_size,
+    no_control_characters,
+    no_nul,
+    value_problem,
+)
 
 log = logging.getLogger("learnloop.feedback")
 
@@ -51,6 +64,8 @@ FeedbackType = Literal[
 ]
 EXPLICIT = frozenset({"thumbs", "rating", "correction", "label"})
 MAX_BATCH = 10_000
+Key = Annotated[str, Field(min_length=1), AfterValidator(no_control_characters)]
+"""An id or key sent by a client: no control characters (lengths are set per field)."""
 
 
 class FeedbackIn(BaseModel):
@@ -59,29 +74,40 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: FeedbackType
-    prediction_id: str | None = Field(None, min_length=1, max_length=64)
-    subject_id: str | None = Field(
-        None, min_length=1, max_length=255, validate_default=True, description="Who it is about."
+    prediction_id: Key | None = Field(None, max_length=64)
+    subject_id: Identifier | None = Field(
+        None, validate_default=True, description="Who it is about (no control characters)."
     )
-    model: str | None = Field(None, min_length=1, max_length=255)
+    model: Identifier | None = None
     value: Any = Field(
         None,
         validate_default=True,
         description="thumbs: 'up'/'down' or bool; rating: 1–5; correction: the corrected output; "
         "label: the true label; dwell_ms: ≥ 0; click: true (default); completion: bool or 0–1; "
-        "signal: a number.",
+        f"signal: a number. Numbers are finite; a label or correction is at most "
+        f"{MAX_VALUE_BYTES // 1024} KiB as JSON.",
     )
-    name: str | None = Field(
+    name: Key | None = Field(
         None,
-        min_length=1,
         max_length=64,
         validate_default=True,
         description="The signal's name (type 'signal').",
     )
     timestamp: datetime | None = Field(None, description="Client time (UTC if no offset).")
-    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
-    text: str | None = Field(None, max_length=10_000, description="Free-text comment.")
-    attributes: dict[str, Any] | None = Field(None, description="Extra fields (small).")
+    idempotency_key: Key | None = Field(
+        None,
+        max_length=200,
+        description="Retries with the same key and the same event are acknowledged as "
+        "duplicates; the same key with a different event is a conflict (409).",
+    )
+    text: Annotated[str, AfterValidator(no_nul)] | None = Field(
+        None, max_length=MAX_STRING_CHARS, description="Free-text comment."
+    )
+    attributes: dict[str, Any] | None = Field(
+        None,
+        description=f"Extra fields: at most {MAX_ATTRIBUTES_KEYS} keys, "
+        f"{MAX_ATTRIBUTES_BYTES // 1024} KiB as JSON.",
+    )
 
     @field_validator("timestamp")
     @classmethod
@@ -102,11 +128,30 @@ class FeedbackIn(BaseModel):
     @field_validator("value")
     @classmethod
     def _value(cls, v: Any, info: ValidationInfo) -> Any:
+        problem = value_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        if isinstance(v, dict | list) and json_size(v) > MAX_VALUE_BYTES:
+            raise ValueError(f"over {MAX_VALUE_BYTES} bytes as JSON")
         kind = info.data.get("type")
         if kind is not None and kind != "signal":
             numeric_value(kind, v)
         elif kind == "signal" and (isinstance(v, bool) or not isinstance(v, int | float)):
             raise ValueError("a signal's value must be a number")
+        return v
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        if len(v) > MAX_ATTRIBUTES_KEYS:
+            raise ValueError(f"{len(v)} keys (at most {MAX_ATTRIBUTES_KEYS})")
+        problem = value_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        if json_size(v) > MAX_ATTRIBUTES_BYTES:
+            raise ValueError(f"over {MAX_ATTRIBUTES_BYTES} bytes as JSON")
         return v
 
     @field_validator("name")
@@ -180,6 +225,7 @@ class FeedbackRecord:
     received_at: datetime
     text: str | None = None
     attributes: Mapping[str, Any] | None = None
+    body_hash: str | None = None  # of the event as sent, without its key (see body_hash())
 
 
 @dataclass(frozen=True)
@@ -192,9 +238,16 @@ class Ack:
 
 
 class FeedbackStore(Protocol):
-    def insert(self, records: Sequence[FeedbackRecord]) -> tuple[set[str], dict[str, str]]:
+    def insert(
+        self, records: Sequence[FeedbackRecord]
+    ) -> tuple[set[str], dict[str, tuple[str, str | None]]]:
         """Store ``records`` in one transaction, skipping those whose ``idem_key`` is stored.
-        Returns (the keys inserted now, {key: stored id} for the keys that were skipped)."""
+        Returns (the keys inserted now, {key: (stored id, stored body hash)} for the keys that
+        were skipped). The body hash is ``None`` for events stored before hashes were kept."""
+        ...
+
+    def stored_keys(self, keys: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """{key: (stored id, stored body hash)} for those of ``keys`` already stored."""
         ...
 
     def known_predictions(self, prediction_ids: Sequence[str]) -> set[str]: ...
@@ -216,6 +269,14 @@ class FeedbackStore(Protocol):
     def count(self) -> int: ...
 
 
+def body_hash(event: FeedbackIn) -> str:
+    """SHA-256 of the event as sent (canonical JSON), without its idempotency key: equal for a
+    retry of the same event, different for another event sent under the same key."""
+    body = event.model_dump(mode="json", exclude={"idempotency_key"})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def to_record(event: FeedbackIn, received_at: datetime) -> FeedbackRecord:
     event_id = new_id()
     value = numeric_value(event.type, event.value, event.name)
@@ -233,7 +294,20 @@ def to_record(event: FeedbackIn, received_at: datetime) -> FeedbackRecord:
         received_at=received_at,
         text=event.text,
         attributes=event.attributes,
+        body_hash=body_hash(event) if event.idempotency_key else None,
     )
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key already names a different event."""
+
+    def __init__(self, key: str, index: int, of: int) -> None:
+        where = f" (event {index})" if of > 1 else ""
+        super().__init__(
+            f"idempotency key {key!r}{where} was already used for a different event; "
+            "use a new key for a new event"
+        )
+        self.key = key
 
 
 @dataclass
@@ -241,6 +315,7 @@ class CommitterStats:
     requests: int = 0
     events: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     commits: int = 0
     failed_commits: int = 0
     largest_group: int = 0
@@ -320,6 +395,11 @@ class FeedbackCommitter:
                 return
 
     def _write(self, group: list[_Pending]) -> None:
+        try:
+            group = self._refuse_conflicts(group)
+        except Exception as e:
+            self._fail(group, e)
+            return
         records: list[FeedbackRecord] = []
         first_of: dict[str, FeedbackRecord] = {}
         for p in group:
@@ -327,19 +407,18 @@ class FeedbackCommitter:
                 if r.idem_key not in first_of:  # the first of equal keys in a group wins
                     first_of[r.idem_key] = r
                     records.append(r)
+        if not records:
+            return
         try:
-            inserted, ids = self._insert_with_retry(records)
+            inserted, skipped = self._insert_with_retry(records)
+            ids = {k: i for k, (i, _) in skipped.items()}
             wanted = [r.prediction_id for r in records if r.prediction_id]
             known = self.store.known_predictions(wanted) if wanted else set()
             missing = [w for w in wanted if w not in known]
             if missing and self.pending_predictions is not None:
                 known |= self.pending_predictions(missing)
         except Exception as e:  # the store failed for good: fail these requests, not the thread
-            self.stats.failed_commits += 1
-            log.exception("feedback commit failed", extra={"events": len(records)})
-            error = e if isinstance(e, StorageError) else StorageError(f"feedback store: {e}")
-            for p in group:
-                p.future.set_exception(error)
+            self._fail(group, e)
             return
         self.stats.commits += 1
         self.stats.largest_group = max(self.stats.largest_group, len(group))
@@ -350,6 +429,21 @@ class FeedbackCommitter:
                 log.exception("feedback on_commit hook failed")
         claimed: set[str] = set()
         for p in group:
+            # a concurrent writer (another process) stored one of the keys with another event
+            # between the check and the insert: the request's other events are stored, and
+            # it is told of the clash like any other conflict
+            clash = next(
+                (
+                    (i, r.idem_key)
+                    for i, r in enumerate(p.records)
+                    if r.idem_key in skipped and _differs(skipped[r.idem_key][1], r.body_hash)
+                ),
+                None,
+            )
+            if clash is not None:
+                self.stats.conflicts += 1
+                p.future.set_exception(IdempotencyConflict(clash[1], clash[0], len(p.records)))
+                continue
             acks = []
             for r in p.records:
                 new = r.idem_key in inserted and r.idem_key not in claimed
@@ -367,7 +461,43 @@ class FeedbackCommitter:
             self.stats.duplicates += sum(a.duplicate for a in acks)
             p.future.set_result(acks)
 
-    def _insert_with_retry(self, records: list[FeedbackRecord]) -> tuple[set[str], dict[str, str]]:
+    def _refuse_conflicts(self, group: list[_Pending]) -> list[_Pending]:
+        """Fail the requests that reuse an idempotency key for a different event (stored
+        before, earlier in the group, or earlier in the same request); return the others."""
+        keys = list(dict.fromkeys(r.idem_key for p in group for r in p.records if r.body_hash))
+        stored = self.store.stored_keys(keys) if keys else {}
+        hashes = {k: h for k, (_, h) in stored.items()}
+        accepted = []
+        for p in group:
+            mine: dict[str, str | None] = {}
+            clash = None
+            for i, r in enumerate(p.records):
+                known = r.idem_key in hashes or r.idem_key in mine
+                earlier = hashes[r.idem_key] if r.idem_key in hashes else mine.get(r.idem_key)
+                if known and _differs(earlier, r.body_hash):
+                    clash = (i, r.idem_key)
+                    break
+                mine.setdefault(r.idem_key, r.body_hash)
+            if clash is not None:
+                self.stats.conflicts += 1
+                p.future.set_exception(IdempotencyConflict(clash[1], clash[0], len(p.records)))
+                continue
+            for key, digest in mine.items():
+                hashes.setdefault(key, digest)
+            accepted.append(p)
+        return accepted
+
+    def _fail(self, group: list[_Pending], e: Exception) -> None:
+        self.stats.failed_commits += 1
+        events = sum(len(p.records) for p in group)
+        log.exception("feedback commit failed", extra={"events": events})
+        error = e if isinstance(e, StorageError) else StorageError(f"feedback store: {e}")
+        for p in group:
+            p.future.set_exception(error)
+
+    def _insert_with_retry(
+        self, records: list[FeedbackRecord]
+    ) -> tuple[set[str], dict[str, tuple[str, str | None]]]:
         delay = 0.05
         for attempt in range(5):
             try:
@@ -380,3 +510,8 @@ class FeedbackCommitter:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+
+def _differs(stored: str | None, sent: str | None) -> bool:
+    """Whether two body hashes name different events (unknown hashes never differ)."""
+    return stored is not None and sent is not None and stored != sent

@@ -31,7 +31,9 @@ class SqlFeedbackStore:
             index_elements=["idem_key"]
         )
 
-    def insert(self, records: Sequence[FeedbackRecord]) -> tuple[set[str], dict[str, str]]:
+    def insert(
+        self, records: Sequence[FeedbackRecord]
+    ) -> tuple[set[str], dict[str, tuple[str, str | None]]]:
         if not records:
             return set(), {}
         rows = [_row(r) for r in records]
@@ -40,15 +42,14 @@ class SqlFeedbackStore:
         with self.db.write() as s:
             conn = s.connection()
             conn.execute(self._insert, rows)
-            stored: dict[str, str] = {}
-            for part in chunks(client_keys):
-                q = sa.select(FeedbackRow.idem_key, FeedbackRow.id).where(
-                    FeedbackRow.idem_key.in_(part)
-                )
-                stored.update({k: i for k, i in conn.execute(q)})
-        inserted = {r.idem_key for r in records if stored.get(r.idem_key, r.id) == r.id}
-        skipped = {k: i for k, i in stored.items() if k not in inserted}
+            stored = _stored(conn, client_keys)
+        inserted = {r.idem_key for r in records if stored.get(r.idem_key, (r.id,))[0] == r.id}
+        skipped = {k: v for k, v in stored.items() if k not in inserted}
         return inserted, skipped
+
+    def stored_keys(self, keys: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        with self.db.read() as s:
+            return _stored(s.connection(), list(dict.fromkeys(keys)))
 
     def known_predictions(self, prediction_ids: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(prediction_ids))
@@ -101,6 +102,16 @@ class SqlFeedbackStore:
             return int(s.scalar(sa.select(sa.func.count()).select_from(FeedbackRow)) or 0)
 
 
+def _stored(conn: sa.Connection, keys: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    found: dict[str, tuple[str, str | None]] = {}
+    for part in chunks(keys):
+        q = sa.select(FeedbackRow.idem_key, FeedbackRow.id, FeedbackRow.body_hash).where(
+            FeedbackRow.idem_key.in_(part)
+        )
+        found.update({k: (i, h) for k, i, h in conn.execute(q)})
+    return found
+
+
 def _row(r: FeedbackRecord) -> dict[str, object]:
     return {
         "id": r.id,
@@ -116,6 +127,7 @@ def _row(r: FeedbackRecord) -> dict[str, object]:
         "received_at": r.received_at,
         "text": r.text,
         "attributes": dict(r.attributes) if r.attributes is not None else None,
+        "body_hash": r.body_hash,
     }
 
 
@@ -134,6 +146,7 @@ def _record(r: FeedbackRow) -> FeedbackRecord:
         received_at=r.received_at,
         text=r.text,
         attributes=r.attributes,
+        body_hash=r.body_hash,
     )
 
 

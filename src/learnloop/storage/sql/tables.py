@@ -223,6 +223,8 @@ class FeedbackRow(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)
     text: Mapped[str | None] = mapped_column(sa.Text)
     attributes: Mapped[dict[str, Any] | None]
+    # SHA-256 of the event as sent (without its key): a key reused for another event is a conflict
+    body_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class AlertRow(Base):
