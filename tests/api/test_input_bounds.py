@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from learnloop.core.auth import Role
+from learnloop.families.tabular.family import TabularFamily
 from tests.api.conftest import TORQUE, Served
 
 
@@ -107,3 +108,30 @@ def test_a_body_that_is_not_json_is_left_to_the_route(served: Served) -> None:
     r = post_raw(served, f"/v1/models/{served.model}/predict", '{"inputs": [NaN')
     assert r.status_code == 422
     assert r.json()["error"]["type"] == "InvalidInput"
+
+
+# -- datasets ---------------------------------------------------------------------------------
+
+
+def test_reimporting_the_same_data_with_other_params_is_another_snapshot(served: Served) -> None:
+    frame, _ = TabularFamily.example_data(rows=40, seed=7)
+    body = frame.to_csv(index=False).encode()
+    name = f"reimport-{uuid.uuid4()}"
+
+    def upload(params: dict[str, Any]) -> dict[str, Any]:
+        r = served.client.post(
+            "/v1/datasets",
+            params={"family": "tabular", "name": name, "params": json.dumps(params)},
+            content=body,
+            headers={**served.auth(), "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    failure = upload({"target": "failure", "drop_columns": ["load"]})
+    load = upload({"target": "load", "drop_columns": ["failure"]})
+    again = upload({"drop_columns": ["failure"], "target": "load"})
+    assert load["id"] != failure["id"]
+    assert load["manifest"]["params"]["target"] == "load"
+    assert failure["manifest"]["params"]["target"] == "failure"
+    assert again["id"] == load["id"]  # same data, same params: the same snapshot

@@ -1,8 +1,10 @@
 """Dataset snapshots: validated, immutable, content-hashed Parquet files with a manifest.
 
-A snapshot's id is derived from its family and content (``ds-`` + 16 hex digits of a SHA-256
-over the family name and the content hash — column names, dtypes and pandas' row hashes), so
-importing the same table twice for a family gives the same snapshot. Files are written to a
+A snapshot's id is derived from its family, content and params (``ds-`` + 16 hex digits of a
+SHA-256 over the family name, the content hash — column names, dtypes and pandas' row hashes —
+and the params as canonical JSON, when there are any), so importing the same table twice for a
+family with the same params gives the same snapshot, and with other params (another target)
+another snapshot. Files are written to a
 temporary folder, fsynced, renamed into place and made read-only; the catalog row is added
 last, so a crash never leaves a half snapshot visible.
 """
@@ -72,6 +74,15 @@ def content_hash(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
+def snapshot_id(family: str, digest: str, params: Mapping[str, Any] | None) -> str:
+    """``ds-`` + 16 hex digits naming (family, content, params): the same table imported for
+    another family, or with other params (another target), is another snapshot."""
+    key = f"{family}:{digest}"
+    if params:
+        key += ":" + json.dumps(dict(params), sort_keys=True, separators=(",", ":"), default=str)
+    return "ds-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 class DatasetService:
     """Import, list and load dataset snapshots."""
 
@@ -131,8 +142,7 @@ class DatasetService:
             raise SchemaMismatch(f"data does not fit family {family!r}", issues)
         frame = frame.reset_index(drop=True)
         digest = content_hash(frame)
-        # the same table imported for another family is another snapshot (other validation)
-        dataset_id = "ds-" + hashlib.sha256(f"{family}:{digest}".encode()).hexdigest()[:16]
+        dataset_id = snapshot_id(family, digest, params)
         existing = self.catalog.get(dataset_id)
         if existing is not None:
             return existing
