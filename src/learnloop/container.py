@@ -147,7 +147,9 @@ class Container:
 
     @cached_property
     def registry(self) -> RegistryService:
-        return RegistryService(self.model_registry, SqlAliasHistory(self.db), self.audit)
+        service = RegistryService(self.model_registry, SqlAliasHistory(self.db), self.audit)
+        service.add_delete_guard(lambda model, alias: self.deployments.alias_in_use(model, alias))
+        return service
 
     @cached_property
     def datasets(self) -> DatasetService:

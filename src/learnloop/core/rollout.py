@@ -114,6 +114,21 @@ class DeploymentService:
             action="deployment.rollback",
         )
 
+    def alias_in_use(self, model: str, alias: str) -> str | None:
+        """Why ``alias`` must not be deleted (the deployment serving it), or ``None``."""
+        deployment = self.get(model)
+        users = [f"arm {a.name!r}" for a in deployment.spec.arms if a.alias == alias]
+        users += [
+            f"fallback {r!r}" for r in deployment.spec.fallback.chain if r == f"alias:{alias}"
+        ]
+        if not users:
+            return None
+        implicit = ", implicit" if deployment.revision == 0 else ""
+        return (
+            f"alias {model}@{alias} is served by the deployment of {model!r} (revision "
+            f"{deployment.revision}{implicit}: {', '.join(users)}); change the deployment first"
+        )
+
     def _exists(self, model: str, arm: Arm) -> bool:
         try:
             if arm.alias is not None:
