@@ -100,6 +100,18 @@ class ApiSettings(BaseModel):
     )
 
 
+class FileSettings(BaseModel):
+    """Files that requests may name for the server to read (e.g. a batch job's input)."""
+
+    import_roots: list[Path] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Folders whose files requests may name (after resolving `..` and "
+        "symlinks); relative paths in requests start at the first. Empty: `<home>/imports`. "
+        "Environment: a JSON list, e.g. LEARNLOOP_FILES__IMPORT_ROOTS='[\"/data/in\"]'.",
+    )
+
+
 class ServingSettings(BaseModel):
     """The serving engine: caches, ledger, shadow traffic."""
 
@@ -225,6 +237,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)  # type: ignore[arg-type]
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+    files: FileSettings = Field(default_factory=FileSettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)  # type: ignore[arg-type]
     policy: PolicySettings = Field(default_factory=PolicySettings)  # type: ignore[arg-type]
@@ -249,6 +262,12 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> str:
         return self.registry.artifact_root or (self.home / "mlartifacts").as_uri()
+
+    @property
+    def import_roots(self) -> list[Path]:
+        """The folders request-named files must lie in (``files.import_roots`` or the default)."""
+        roots = self.files.import_roots or [self.home / "imports"]
+        return [Path(r).expanduser().resolve() for r in roots]
 
     @property
     def datasets_dir(self) -> Path:

@@ -71,8 +71,12 @@ def test_batch_refuses_bad_requests_before_queueing(served: Served) -> None:
         ({"model": "nope", "dataset_id": served.dataset_id}, 404),
         ({"model": served.model, "dataset_id": "ds-missing"}, 404),
         ({"model": served.model}, 422),
-        ({"model": served.model, "path": "/no/such/file.csv"}, 422),
         ({"model": served.model, "dataset_id": served.dataset_id, "format": "xlsx"}, 422),
+        ({"model": "", "dataset_id": served.dataset_id}, 422),
+        ({"model": "a/b", "dataset_id": served.dataset_id}, 422),
+        ({"model": "a:b", "dataset_id": served.dataset_id}, 422),
+        ({"model": served.model, "dataset_id": served.dataset_id, "version": "abc"}, 422),
+        ({"model": served.model, "dataset_id": served.dataset_id, "alias": "no/pe"}, 422),
     ]
     for body, status in cases:
         r = served.client.post("/v1/batch", json=body, headers=served.auth(Role.INGEST))

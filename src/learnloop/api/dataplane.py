@@ -28,6 +28,7 @@ from learnloop.api.oip import (
 )
 from learnloop.container import Container
 from learnloop.core.errors import LearnloopError
+from learnloop.core.identifiers import check, check_alias, check_model, check_version
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class InferenceDataPlane:
     def model_ready(self, model: str, version: str | None = None) -> bool:
         """Whether ``version`` (default: every serving arm's version) loads; ``NotFound`` for an
         unknown model or version."""
+        _check_target(model, version)
         registry = self.container.registry
         if version:
             registry.get_version(model, version)
@@ -87,6 +89,7 @@ class InferenceDataPlane:
         return True
 
     def model_metadata(self, model: str, version: str | None = None) -> ModelMetadata:
+        _check_target(model, version)
         signature = self.signature(model, version)
         versions = [v.version for v in self.container.registry.list_versions(model)]
         return ModelMetadata(
@@ -99,6 +102,11 @@ class InferenceDataPlane:
         """Decode, predict through ``container.serving`` (deployment routing without a version),
         encode. Without a version, inputs are checked against the version the deployment mainly
         serves."""
+        _check_target(model, version)
+        if request.alias is not None:
+            check_alias(request.alias, "parameters.alias")
+        if request.subject_id is not None:
+            check("subject", request.subject_id, "parameters.subject_id")
         alias = None if version else request.alias
         signature = self.signature(model, version, alias)
         rows = rows_from_tensors(signature, request.inputs)
@@ -177,3 +185,11 @@ class InferenceDataPlane:
         with self._lock:
             for key in [k for k in self._by_route if k[0] == model]:
                 del self._by_route[key]
+
+
+def _check_target(model: str, version: str | None) -> None:
+    """The identifier rules every transport shares (REST checks them in its types too; gRPC
+    arrives here unchecked)."""
+    check_model(model, "model_name")
+    if version:
+        check_version(version, "model_version")

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from learnloop.api.redact import redact
+from learnloop.core.identifiers import AliasName, Priority, Version
 from learnloop.core.records import (
     AliasEvent,
     ApiKeyRecord,
@@ -62,12 +64,12 @@ class VersionResponse(BaseModel):
 
 
 class SetAliasRequest(Strict):
-    version: str = Field(description="Version number the alias should point at.")
-    reason: str = ""
+    version: Version = Field(description="Version number the alias should point at.")
+    reason: str = Field("", max_length=1024)
 
 
 class RollbackRequest(Strict):
-    reason: str = ""
+    reason: str = Field("", max_length=1024)
 
 
 class AliasEventResponse(BaseModel):
@@ -128,7 +130,7 @@ class DatasetResponse(BaseModel):
 class SubmitJobRequest(Strict):
     kind: str = Field(description="Job kind, e.g. `train`.")
     payload: dict[str, Any] = Field(default_factory=dict)
-    priority: Literal["high", "normal", "low"] | int = "normal"
+    priority: Literal["high", "normal", "low"] | Priority = "normal"
     max_attempts: int | None = Field(
         None, ge=1, le=20, description="Default: the `jobs.max_attempts` setting."
     )
@@ -146,8 +148,9 @@ class JobResponse(BaseModel):
     control: str | None
     payload: dict[str, Any]
     result: dict[str, Any] | None
-    error: str | None
-    traceback: str | None
+    error: str | None = Field(
+        description="Why the job failed (the message only: its traceback is in the server log)."
+    )
     submitted_by: str
     created_at: datetime
     started_at: datetime | None
@@ -157,7 +160,15 @@ class JobResponse(BaseModel):
     @classmethod
     def of(cls, j: JobRecord) -> JobResponse:
         d = {k: v for k, v in j.__dict__.items() if k in cls.model_fields}
-        return cls(**{**d, "status": j.status.value, "control": j.control and j.control.value})
+        return cls(
+            **{
+                **d,
+                "status": j.status.value,
+                "control": j.control and j.control.value,
+                "error": redact(j.error),
+                "message": redact(j.message) or "",
+            }
+        )
 
 
 class JobEventResponse(BaseModel):
@@ -178,8 +189,10 @@ class PredictRequest(Strict):
     subject_id: str | None = Field(
         None, max_length=255, description="Who the prediction is about (sticky A/B arm, GDPR)."
     )
-    alias: str | None = Field(None, description="Serve this alias, bypassing the deployment.")
-    version: str | None = Field(None, description="Serve this version, bypassing the deployment.")
+    alias: AliasName | None = Field(None, description="Serve this alias, bypassing the deployment.")
+    version: Version | None = Field(
+        None, description="Serve this version, bypassing the deployment."
+    )
 
 
 class PredictResponse(BaseModel):

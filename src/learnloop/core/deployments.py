@@ -29,21 +29,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue
 from learnloop.core.family import issues_of
+from learnloop.core.identifiers import ALIAS_RE, VERSION_RE, AliasName, Version
 
 Mode = Literal["single", "ab", "canary", "blue_green", "shadow"]
 BUCKETS = 10_000
+MAX_TIMEOUT_MS = 600_000.0
+"""The longest per-request model time limit a deployment may set (10 minutes)."""
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every number finite and bounded: a stored spec is trusted by the engine on every request
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Arm(Strict):
     """One way to answer: an alias (followed as it moves) or a pinned version."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-    alias: str | None = None
-    version: str | None = None
+    alias: AliasName | None = None
+    version: Version | None = None
     weight: float = Field(0.0, ge=0, le=100, description="Share of traffic in percent.")
 
     @model_validator(mode="after")
@@ -59,8 +63,8 @@ class Arm(Strict):
 
 class CanarySpec(Strict):
     candidate: str = Field(description="Name of the candidate arm.")
-    steps: list[float] = Field(default=[5, 25, 50, 100], min_length=1)
-    step: int = Field(0, ge=0, description="Index into steps of the current share.")
+    steps: list[float] = Field(default=[5, 25, 50, 100], min_length=1, max_length=100)
+    step: int = Field(0, ge=0, le=99, description="Index into steps of the current share.")
 
     @model_validator(mode="after")
     def _steps(self) -> Self:
@@ -83,17 +87,24 @@ class ShadowSpec(Strict):
 class FallbackSpec(Strict):
     chain: list[str] = Field(
         default_factory=list,
+        max_length=16,
         description="Refs tried in order when the chosen version fails: `version:N`, `alias:NAME`.",
     )
-    timeout_ms: float | None = Field(None, gt=0, description="Per-request model time limit.")
-    breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open it.")
-    breaker_reset_s: float = Field(30.0, gt=0, description="Open time before a retry.")
+    timeout_ms: float | None = Field(
+        None, gt=0, le=MAX_TIMEOUT_MS, description="Per-request model time limit (≤ 10 min)."
+    )
+    breaker_failures: int = Field(
+        5, ge=1, le=1_000_000, description="Consecutive failures that open it."
+    )
+    breaker_reset_s: float = Field(
+        30.0, gt=0, le=86_400, description="Open time before a retry (≤ 1 day)."
+    )
     out_of_range: bool = Field(True, description="Fall back on out-of-range inputs.")
 
 
 class CacheSpec(Strict):
     enabled: bool = False
-    ttl_s: float = Field(60.0, gt=0)
+    ttl_s: float = Field(60.0, gt=0, le=30 * 86_400, description="Seconds (≤ 30 days).")
 
 
 class BatchingSpec(Strict):
@@ -111,9 +122,10 @@ class DeploymentSpec(Strict):
     """What a client sends to create or change a deployment."""
 
     mode: Mode = "single"
-    arms: list[Arm] = Field(min_length=1)
+    arms: list[Arm] = Field(min_length=1, max_length=32)
     salt: str | None = Field(
         None,
+        max_length=64,
         description="Seed of the sticky assignment. Unset: the deployment service keeps the "
         "current one (subjects stay on their arms across revisions) or draws a new one.",
     )
@@ -153,8 +165,10 @@ class DeploymentSpec(Strict):
             raise ValueError("shadow mode needs a serving arm besides the shadow arm")
         for ref in self.fallback.chain:
             kind, _, value = ref.partition(":")
-            if kind not in ("version", "alias") or not value:
-                raise ValueError(f"fallback ref {ref!r}: use version:N or alias:NAME")
+            pattern = {"version": VERSION_RE, "alias": ALIAS_RE}.get(kind)
+            if pattern is None or not pattern.match(value):
+                shown = ref if len(ref) <= 80 else ref[:80] + "…"
+                raise ValueError(f"fallback ref {shown!r}: use version:N or alias:NAME")
         return self
 
     def serving_arms(self) -> list[Arm]:

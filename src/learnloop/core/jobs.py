@@ -53,8 +53,16 @@ PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 JobHandler = Callable[["JobContext"], Mapping[str, Any] | None]
 
 
+MAX_PRIORITY = 1000
+
+
 def parse_priority(value: int | str) -> int:
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_PRIORITY <= value <= MAX_PRIORITY:
+            raise InvalidInput(
+                "invalid priority",
+                [Issue("priority", f"use an integer from {-MAX_PRIORITY} to {MAX_PRIORITY}")],
+            )
         return value
     if value in PRIORITIES:
         return PRIORITIES[value]
@@ -103,6 +111,7 @@ class JobService:
             submitted_by=actor,
         )
         self.audit.append(actor, "job.submit", f"job:{job.id}", {"kind": kind})
+        log.info("job submitted", extra={"job_id": job.id, "kind": kind})  # ties request to job
         return job
 
     def get(self, job_id: str) -> JobRecord:
@@ -333,8 +342,10 @@ class JobRunner:
         except JobInterrupted:
             log.warning("job taken from this worker; dropping its result", extra=extra)
         except LearnloopError as e:
+            log.warning("job failed", exc_info=True, extra=extra)
             self._finish(ctx, JobStatus.FAILED, error=str(e), tb=traceback.format_exc())
         except Exception as e:
+            log.error("job error", exc_info=True, extra=extra)  # clients see the message only
             retry = job.attempts < job.max_attempts
             status = JobStatus.QUEUED if retry else JobStatus.FAILED
             msg = f"{type(e).__name__}: {e}" + (" (will retry)" if retry else "")

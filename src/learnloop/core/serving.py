@@ -20,6 +20,7 @@ Input errors (``InvalidInput``) are the caller's and are raised, never fallen ba
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -35,9 +36,10 @@ from typing import Any, Protocol, TypeVar
 from learnloop.core.batching import AdaptiveBatcher
 from learnloop.core.cache import MemoryResponseCache, ResponseCache, cache_key, input_hash
 from learnloop.core.catalog import FamilyCatalog
-from learnloop.core.deployments import Arm, DeploymentSpec, FallbackSpec
+from learnloop.core.deployments import MAX_TIMEOUT_MS, Arm, DeploymentSpec, FallbackSpec
 from learnloop.core.errors import InvalidInput, LearnloopError, NotFound
 from learnloop.core.family import AnyFamily
+from learnloop.core.identifiers import check_alias, check_version
 from learnloop.core.ids import new_id
 from learnloop.core.ledger import LedgerWriter, PredictionRecord
 from learnloop.core.registry import RegistryService
@@ -202,6 +204,11 @@ class ModelCache:
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._loaded)
+
+    def has(self, model: str, version: str) -> bool:
+        """Whether the version is loaded now."""
+        with self._lock:
+            return (model, version) in self._loaded
 
     def close(self) -> None:
         with self._lock:
@@ -374,9 +381,12 @@ class ServingEngine:
         started = time.perf_counter()
         revision, spec = self.deployment(model)
         if version is not None:
+            # a version the client names must exist: fallbacks cover failures of a real
+            # version, never a typo (which would otherwise be answered by another version)
+            self._require_version(model, check_version(version))
             arm = Arm(name="explicit", version=version, weight=100)
         elif alias is not None:
-            arm = Arm(name="explicit", alias=alias, weight=100)
+            arm = Arm(name="explicit", alias=check_alias(alias), weight=100)
         else:
             arm = spec.choose(subject_id)
         chosen = self._version_of(model, arm)
@@ -434,6 +444,11 @@ class ServingEngine:
             latency_ms=elapsed * 1000,
             deployment_revision=revision,
         )
+
+    def _require_version(self, model: str, version: str) -> None:
+        """``NotFound`` unless ``model`` has ``version`` (loaded versions exist: no lookup)."""
+        if not self.models.has(model, version):
+            self.registry.get_version(model, version)
 
     def _safe_ref(self, model: str, ref: str) -> str | None:
         try:
@@ -527,7 +542,7 @@ class ServingEngine:
         return [o for o in outputs if o is not None], hits
 
     def _run(self, loaded: LoadedVersion, items: list[Any], spec: DeploymentSpec) -> list[Any]:
-        timeout = spec.fallback.timeout_ms / 1000 if spec.fallback.timeout_ms else None
+        timeout = _timeout_s(spec.fallback)
         if spec.batching.enabled:
             batcher = loaded.batcher(
                 spec.batching.max_batch_size, spec.batching.max_wait_ms, self.metrics
@@ -604,6 +619,15 @@ class ModelUnavailable(LearnloopError):
         tried = ", ".join(f"{r['version']} ({r['reason']})" for r in reasons)
         super().__init__(f"no version of {model!r} could answer: {tried}")
         self.reasons = reasons
+
+
+def _timeout_s(fallback: FallbackSpec) -> float | None:
+    """The model time limit in seconds; a stored value outside the validated range (written
+    before the range was enforced, or by hand) is clamped, never trusted into a wait."""
+    limit = fallback.timeout_ms
+    if limit is None or not math.isfinite(limit) or limit <= 0:
+        return None
+    return min(limit, MAX_TIMEOUT_MS) / 1000
 
 
 def _reason(error: BaseException) -> str:

@@ -1,12 +1,14 @@
 """Batch prediction as a durable job.
 
 Payload of a ``batch_predict`` job: ``model``, a ``dataset_id`` (a snapshot) or a ``path`` (a
-CSV/Parquet file the server can read), optional ``version``/``alias`` (default: the version the
+CSV/Parquet file inside the configured import folders, see :mod:`learnloop.core.paths`; only
+operators and admins may name files), optional ``version``/``alias`` (default: the version the
 deployment's first serving arm points to, resolved once so the whole batch uses one version),
 ``format`` (``parquet`` or ``csv``) and ``chunk_size``. The job predicts chunk by chunk,
 checkpoints the rows done (a paused or interrupted job resumes after the last chunk written)
 and writes ``<home>/batch/<job id>/results.<format>``: the input columns plus the output
-fields (``prediction``, ``probabilities`` as JSON text for CSV).
+fields (``prediction``, ``probabilities`` as JSON text for CSV). The job's result names the
+input as the client gave it (relative to its import folder), never a server path.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from learnloop.core.datasets import DatasetService, read_table
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.family import issues_of
+from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Version
 from learnloop.core.jobs import JobContext
+from learnloop.core.paths import MAX_PATH_CHARS, FileRoots
 from learnloop.core.registry import RegistryService
 from learnloop.core.serving import ServingEngine
 
@@ -31,11 +35,11 @@ from learnloop.core.serving import ServingEngine
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
-    dataset_id: str | None = None
-    path: str | None = None
-    version: str | None = None
-    alias: str | None = None
+    model: ModelName
+    dataset_id: ObjectId | None = None
+    path: str | None = Field(None, min_length=1, max_length=MAX_PATH_CHARS)
+    version: Version | None = None
+    alias: AliasName | None = None
     format: Literal["parquet", "csv"] = "parquet"
     chunk_size: int = Field(5_000, ge=1, le=1_000_000)
 
@@ -47,11 +51,13 @@ class BatchService:
         registry: RegistryService,
         datasets: DatasetService,
         root: Path,
+        files: FileRoots,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.datasets = datasets
         self.root = root
+        self.files = files
 
     def parse(self, payload: Mapping[str, Any]) -> BatchRequest:
         try:
@@ -68,8 +74,8 @@ class BatchService:
         self.registry.get_model(request.model)
         if request.dataset_id:
             self.datasets.get(request.dataset_id)
-        elif not Path(str(request.path)).exists():
-            raise InvalidInput("invalid batch request", [Issue("payload.path", "no such file")])
+        else:
+            self.files.resolve(str(request.path), "payload.path")
         return request
 
     def results_path(self, job_id: str) -> Path | None:
@@ -84,7 +90,7 @@ class BatchService:
         frame = (
             self.datasets.load(request.dataset_id)
             if request.dataset_id
-            else read_table(Path(str(request.path)))
+            else self._read(str(request.path))
         )
         state = ctx.load_checkpoint()
         done = 0
@@ -135,4 +141,29 @@ class BatchService:
         else:
             result.to_parquet(target, index=False)
         shutil.rmtree(parts, ignore_errors=True)
-        return {"model": request.model, "version": version, "rows": total, "path": str(target)}
+        return {
+            "model": request.model,
+            "version": version,
+            "rows": total,
+            "results": f"/v1/batch/{ctx.job.id}/results",
+            "format": request.format,
+        }
+
+    def _read(self, raw: str) -> pd.DataFrame:
+        """The client's file, confined to the import folders; errors name it as the client
+        did (the reader's own messages carry server paths)."""
+        path = self.files.resolve(raw, "payload.path")
+        try:
+            return read_table(path)
+        except InvalidInput as e:
+            cause = e.__cause__
+            what = type(cause).__name__ if cause is not None else "unsupported file type"
+            raise InvalidInput(
+                "cannot read data",
+                [
+                    Issue(
+                        "payload.path",
+                        f"{raw!r}: {what} (use .csv, .tsv, .parquet or .csv.gz with a header row)",
+                    )
+                ],
+            ) from None

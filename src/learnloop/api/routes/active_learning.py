@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.security import Ingester, Reader, Writer, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import ModelName, Seed
 
 router = APIRouter(prefix="/v1/active-learning", tags=["active-learning"])
 
@@ -19,7 +20,7 @@ Strategy = Literal["uncertainty", "margin", "entropy", "diversity", "mix", "rand
 class SelectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
+    model: ModelName
     strategy: Strategy = "uncertainty"
     budget: int = Field(..., ge=1, le=10_000, description="How many predictions to queue.")
     since: datetime | None = Field(None, description="Pool: predictions from this time on.")
@@ -27,13 +28,13 @@ class SelectIn(BaseModel):
     mix: dict[str, float] | None = Field(
         None, description="Budget split across strategies, e.g. {'margin': 0.7, 'random': 0.3}."
     )
-    seed: int = 0
+    seed: Seed = 0
 
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
+    model: ModelName
     assignee: str = Field(..., min_length=1, max_length=128)
     n: int = Field(10, ge=1, le=1_000)
 
@@ -79,7 +80,7 @@ def label(body: LabelIn, request: Request, principal: Principal = Ingester) -> d
 @router.get("/tasks")
 def tasks(
     request: Request,
-    model: str | None = None,
+    model: ModelName | None = None,
     status: Literal["open", "assigned", "expired", "labelled"] | None = None,
     limit: int = Query(100, ge=1, le=10_000),
     principal: Principal = Reader,
@@ -89,7 +90,7 @@ def tasks(
 
 @router.get("/stats")
 def stats(
-    request: Request, model: str | None = None, principal: Principal = Reader
+    request: Request, model: ModelName | None = None, principal: Principal = Reader
 ) -> dict[str, Any]:
     """Tasks per status and strategy, labels per labeller, median time to label."""
     return container_of(request).active_learning.queue.stats(model)

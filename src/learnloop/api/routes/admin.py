@@ -12,6 +12,7 @@ from learnloop.api.schemas import (
 )
 from learnloop.api.security import Admin, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import ObjectId, Text
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -30,15 +31,15 @@ def list_keys(request: Request, principal: Principal = Admin) -> list[KeyRespons
 
 
 @router.delete("/keys/{key_id}")
-def revoke_key(key_id: str, request: Request, principal: Principal = Admin) -> KeyResponse:
+def revoke_key(key_id: ObjectId, request: Request, principal: Principal = Admin) -> KeyResponse:
     return KeyResponse.of(container_of(request).keys.revoke(key_id, actor=principal.name))
 
 
 @router.get("/audit")
 def audit(
     request: Request,
-    target: str | None = None,
-    action: str | None = None,
+    target: Text | None = None,
+    action: Text | None = None,
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Admin,
 ) -> list[AuditEventResponse]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.api.security import Admin, Reader, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import ObjectId
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -47,7 +48,7 @@ def channels(request: Request, principal: Principal = Admin) -> list[dict[str, A
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
-def delete_channel(channel_id: str, request: Request, principal: Principal = Admin) -> None:
+def delete_channel(channel_id: ObjectId, request: Request, principal: Principal = Admin) -> None:
     c = container_of(request)
     channel = c.alerts.channel(channel_id)
     c.alerts.delete_channel(channel_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from learnloop.api.security import Reader, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import ModelName, Text
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
@@ -18,9 +19,11 @@ def _versions(text: str | None) -> list[str] | None:
 
 @router.get("/{model}/learning-curves")
 def learning_curves(
-    model: str,
+    model: ModelName,
     request: Request,
-    versions: str | None = Query(None, description="Comma-separated; default: all."),
+    versions: str | None = Query(
+        None, max_length=1024, description="Comma-separated; default: all."
+    ),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
     return container_of(request).analytics.learning_curves(model, _versions(versions))
@@ -28,9 +31,11 @@ def learning_curves(
 
 @router.get("/{model}/compare")
 def compare(
-    model: str,
+    model: ModelName,
     request: Request,
-    versions: str | None = Query(None, description="Comma-separated; default: all."),
+    versions: str | None = Query(
+        None, max_length=1024, description="Comma-separated; default: all."
+    ),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
     """Versions side by side: validation and online metrics, latency, size, training time."""
@@ -39,9 +44,9 @@ def compare(
 
 @router.get("/{model}/segments")
 def segments(
-    model: str,
+    model: ModelName,
     request: Request,
-    by: str = Query(..., description="Input column to segment by."),
+    by: Annotated[Text, Query(description="Input column to segment by.")],
     bins: int = Query(4, ge=2, le=20, description="Quantile bins of a numeric column."),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
@@ -50,11 +55,13 @@ def segments(
 
 @router.get("/{model}/roi")
 def roi(
-    model: str,
+    model: ModelName,
     request: Request,
-    metric: str = Query("roc_auc"),
-    value_per_point: float = Query(100.0, ge=0, description="Value of +0.01 of the metric."),
-    cost_per_hour: float = Query(1.0, ge=0, description="Cost of one hour of training."),
+    metric: Text = "roc_auc",
+    value_per_point: float = Query(
+        100.0, ge=0, le=1e12, description="Value of +0.01 of the metric."
+    ),
+    cost_per_hour: float = Query(1.0, ge=0, le=1e12, description="Cost of one hour of training."),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
     """Per version against the previous one: metric gain, its value, compute cost, ratio."""

@@ -11,6 +11,7 @@ from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.deployments import Deployment, DeploymentSpec
 from learnloop.core.errors import NotFound
+from learnloop.core.identifiers import ModelName, ObjectId
 from learnloop.core.shadow import shadow_report
 
 router = APIRouter(tags=["deployments"])
@@ -32,14 +33,16 @@ def _body(d: Deployment) -> dict[str, Any]:
 
 
 @router.get("/v1/models/{name}/deployment")
-def get_deployment(name: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+def get_deployment(
+    name: ModelName, request: Request, principal: Principal = Reader
+) -> dict[str, Any]:
     """The deployment in force (revision 0 is the implicit `single` on alias `champion`)."""
     return _body(container_of(request).deployments.get(name))
 
 
 @router.put("/v1/models/{name}/deployment")
 def apply_deployment(
-    name: str, body: ApplyDeploymentRequest, request: Request, principal: Principal = Writer
+    name: ModelName, body: ApplyDeploymentRequest, request: Request, principal: Principal = Writer
 ) -> dict[str, Any]:
     """Store a new revision. Invalid specs (weights, missing arms/versions) get 422 and the
     deployment in force keeps serving."""
@@ -56,14 +59,17 @@ def apply_deployment(
 
 @router.get("/v1/models/{name}/deployment/history")
 def deployment_history(
-    name: str, request: Request, principal: Principal = Reader
+    name: ModelName, request: Request, principal: Principal = Reader
 ) -> list[dict[str, Any]]:
     return [_body(d) for d in container_of(request).deployments.history(name)]
 
 
 @router.post("/v1/models/{name}/deployment/promote")
 def promote_deployment(
-    name: str, request: Request, body: ReasonRequest | None = None, principal: Principal = Writer
+    name: ModelName,
+    request: Request,
+    body: ReasonRequest | None = None,
+    principal: Principal = Writer,
 ) -> dict[str, Any]:
     """Next canary step, blue-green switch, or shadow → serving."""
     reason = body.reason if body else ""
@@ -74,7 +80,10 @@ def promote_deployment(
 
 @router.post("/v1/models/{name}/deployment/rollback")
 def rollback_deployment(
-    name: str, request: Request, body: ReasonRequest | None = None, principal: Principal = Writer
+    name: ModelName,
+    request: Request,
+    body: ReasonRequest | None = None,
+    principal: Principal = Writer,
 ) -> dict[str, Any]:
     """Re-apply the previous revision (e.g. switch a blue-green back)."""
     reason = body.reason if body else ""
@@ -85,7 +94,7 @@ def rollback_deployment(
 
 @router.get("/v1/models/{name}/shadow-report")
 def get_shadow_report(
-    name: str,
+    name: ModelName,
     request: Request,
     limit: int = Query(10_000, ge=1, le=100_000),
     principal: Principal = Reader,
@@ -99,7 +108,7 @@ def get_shadow_report(
 
 @router.get("/v1/models/{name}/predictions")
 def list_predictions(
-    name: str,
+    name: ModelName,
     request: Request,
     limit: int = Query(100, ge=1, le=10_000),
     shadow: bool = False,
@@ -112,7 +121,7 @@ def list_predictions(
 
 @router.get("/v1/predictions/{prediction_id}")
 def get_prediction(
-    prediction_id: str, request: Request, principal: Principal = Reader
+    prediction_id: ObjectId, request: Request, principal: Principal = Reader
 ) -> dict[str, Any]:
     c = container_of(request)
     record = c.predictions.get(prediction_id)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.api.routes.feedback import parse_duration
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import ModelName, ObjectId
 from learnloop.loop.drift import DriftConfig, drift_html
 
 router = APIRouter(prefix="/v1/drift", tags=["drift"])
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/drift", tags=["drift"])
 class MonitorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
+    model: ModelName
     window: str = Field("24h", description="The current window, ending now (1h, 7d, …).")
     reference: Literal["training", "previous"] = Field(
         "training", description="Training snapshot of the serving version, or the window before."
@@ -56,11 +57,20 @@ def monitor(body: MonitorIn, request: Request, principal: Principal = Writer) ->
     )
 
 
-@router.get("/report/{model}", response_model=None)
+@router.get(
+    "/report/{model}",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The report as JSON, or as an HTML page with `format=html`.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def report(
-    model: str,
+    model: ModelName,
     request: Request,
-    id: str | None = Query(None, description="A stored report (default: the newest)."),
+    id: ObjectId | None = Query(None, description="A stored report (default: the newest)."),
     format: Literal["json", "html"] = "json",
     principal: Principal = Reader,
 ) -> dict[str, Any] | HTMLResponse:
@@ -73,7 +83,7 @@ def report(
 
 @router.get("/reports/{model}")
 def reports(
-    model: str,
+    model: ModelName,
     request: Request,
     limit: int = Query(50, ge=1, le=1000),
     principal: Principal = Reader,

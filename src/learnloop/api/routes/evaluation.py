@@ -11,6 +11,7 @@ from learnloop.api.schemas import JobResponse
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.errors import NotFound
+from learnloop.core.identifiers import ModelName, ObjectId, Seed, Version
 
 router = APIRouter(prefix="/v1/evaluation", tags=["evaluation"])
 
@@ -25,17 +26,17 @@ class GateIn(BaseModel):
 class EvaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
-    candidate: str = Field(..., description="Candidate version.")
-    champion: str | None = Field(
+    model: ModelName
+    candidate: Version = Field(..., description="Candidate version.")
+    champion: Version | None = Field(
         None, description="Champion version (default: the champion alias)."
     )
-    dataset_id: str = Field(..., description="Frozen evaluation snapshot (its valid split).")
+    dataset_id: ObjectId = Field(..., description="Frozen evaluation snapshot (its valid split).")
     gates: list[GateIn] = Field(default_factory=list)
     max_latency_p99_ms: float | None = Field(None, gt=0)
     latency: bool = True
     n_boot: int = Field(500, ge=0, le=10_000)
-    seed: int = 0
+    seed: Seed = 0
 
 
 @router.post("/run", status_code=202)
@@ -52,7 +53,7 @@ def run(body: EvaluationIn, request: Request, principal: Principal = Writer) -> 
 
 
 @router.get("/{run_id}")
-def get(run_id: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+def get(run_id: ObjectId, request: Request, principal: Principal = Reader) -> dict[str, Any]:
     job = container_of(request).jobs.get(run_id)
     if job.kind != "evaluate":
         raise NotFound("evaluation run", run_id)

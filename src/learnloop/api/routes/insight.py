@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.security import Admin, Predictor, Reader, Writer, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Seed, SubjectId, Version
 
 router = APIRouter(tags=["explanations", "fairness"])
 
@@ -23,14 +24,14 @@ class ExplainIn(BaseModel):
         description="shap or lime (tabular); families with their own explanations (knowledge "
         "tracing: past attempts) answer any method with theirs, named in the response.",
     )
-    version: str | None = None
-    alias: str | None = Field(None, description="Default: champion.")
-    seed: int = 0
+    version: Version | None = None
+    alias: AliasName | None = Field(None, description="Default: champion.")
+    seed: Seed = 0
 
 
 @router.post("/v1/models/{name}/explain")
 def explain(
-    name: str, body: ExplainIn, request: Request, principal: Principal = Predictor
+    name: ModelName, body: ExplainIn, request: Request, principal: Principal = Predictor
 ) -> dict[str, Any]:
     """Per-prediction attributions to the original features: SHAP (tree/linear/kernel as fits
     the estimator, additive) or LIME (a local linear surrogate)."""
@@ -46,11 +47,11 @@ def explain(
 
 @router.get("/v1/models/{name}/importance")
 def importance(
-    name: str,
+    name: ModelName,
     request: Request,
-    version: str | None = None,
-    alias: str | None = None,
-    rows: int = 1000,
+    version: Version | None = None,
+    alias: AliasName | None = None,
+    rows: int = Query(1000, ge=1, le=100_000),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
     """Global importance: mean |SHAP| per feature over the training snapshot (a sample), and
@@ -84,7 +85,7 @@ def put_sensitive(
 
 @router.get("/v1/sensitive-attributes/{subject_id}")
 def get_sensitive(
-    subject_id: str, request: Request, principal: Principal = Admin
+    subject_id: SubjectId, request: Request, principal: Principal = Admin
 ) -> dict[str, Any]:
     found = container_of(request).sensitive.get_many([subject_id])
     return {"subject_id": subject_id, "attributes": found.get(subject_id)}
@@ -93,11 +94,13 @@ def get_sensitive(
 class BiasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
-    dataset_id: str = Field(..., description="Labelled evaluation snapshot with a subject column.")
+    model: ModelName
+    dataset_id: ObjectId = Field(
+        ..., description="Labelled evaluation snapshot with a subject column."
+    )
     attributes: list[str] = Field(..., min_length=1, description="Sensitive attributes to use.")
-    version: str | None = None
-    alias: str | None = None
+    version: Version | None = None
+    alias: AliasName | None = None
     positive: int | str | bool = 1
     bounds: dict[str, float] | None = Field(
         None, description="e.g. {'demographic_parity_difference': 0.1}: adds a pass/fail."

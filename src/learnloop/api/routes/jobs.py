@@ -11,6 +11,7 @@ from learnloop.api.security import Reader, Writer, container_of
 from learnloop.container import Container
 from learnloop.core.auth import Permission, Principal
 from learnloop.core.errors import Forbidden, LearnloopError, NotFound, Unauthorized
+from learnloop.core.identifiers import Cursor, ObjectId, Text
 from learnloop.core.records import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -28,6 +29,8 @@ def submit_job(c: Container, body: SubmitJobRequest, actor: str) -> JobResponse:
     if body.kind == "train":
         request = c.training.validate(c.training.parse(payload))
         payload = request.model_dump()
+    elif body.kind == "batch_predict":  # the file rules hold however a batch job is submitted
+        payload = c.batch.parse(payload).model_dump()
     job = c.jobs.submit(
         body.kind, payload, priority=body.priority, max_attempts=body.max_attempts, actor=actor
     )
@@ -44,7 +47,7 @@ def submit(body: SubmitJobRequest, request: Request, principal: Principal = Writ
 def list_jobs(
     request: Request,
     status: JobStatus | None = None,
-    kind: str | None = None,
+    kind: Text | None = None,
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Reader,
 ) -> list[JobResponse]:
@@ -53,29 +56,29 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, request: Request, principal: Principal = Reader) -> JobResponse:
+def get_job(job_id: ObjectId, request: Request, principal: Principal = Reader) -> JobResponse:
     return JobResponse.of(container_of(request).jobs.get(job_id))
 
 
 @router.get("/{job_id}/events")
 def job_events(
-    job_id: str, request: Request, after: int = 0, principal: Principal = Reader
+    job_id: ObjectId, request: Request, after: Cursor = 0, principal: Principal = Reader
 ) -> list[JobEventResponse]:
     return [JobEventResponse.of(e) for e in container_of(request).jobs.events(job_id, after)]
 
 
 @router.post("/{job_id}/pause")
-def pause(job_id: str, request: Request, principal: Principal = Writer) -> JobResponse:
+def pause(job_id: ObjectId, request: Request, principal: Principal = Writer) -> JobResponse:
     return JobResponse.of(container_of(request).jobs.pause(job_id, actor=principal.name))
 
 
 @router.post("/{job_id}/resume")
-def resume(job_id: str, request: Request, principal: Principal = Writer) -> JobResponse:
+def resume(job_id: ObjectId, request: Request, principal: Principal = Writer) -> JobResponse:
     return JobResponse.of(container_of(request).jobs.resume(job_id, actor=principal.name))
 
 
 @router.post("/{job_id}/cancel")
-def cancel(job_id: str, request: Request, principal: Principal = Writer) -> JobResponse:
+def cancel(job_id: ObjectId, request: Request, principal: Principal = Writer) -> JobResponse:
     return JobResponse.of(container_of(request).jobs.cancel(job_id, actor=principal.name))
 
 

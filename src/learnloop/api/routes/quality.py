@@ -4,13 +4,14 @@ the alerts list."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from learnloop.api.routes.feedback import parse_duration
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import Duration, ModelName, Text
 from learnloop.loop.quality import confidence_report, error_patterns
 
 router = APIRouter(tags=["quality"])
@@ -36,11 +37,13 @@ def _report(
 
 @router.get("/v1/models/{name}/confidence")
 def confidence(
-    name: str,
+    name: ModelName,
     request: Request,
-    window: str = Query("24h", description="How far back (e.g. 24h, 7d)."),
-    bucket: str = Query("1h", description="Bucket width."),
-    reference_buckets: int = Query(1, ge=1, description="Leading buckets that form the reference."),
+    window: Annotated[Duration, Query(description="How far back (e.g. 24h, 7d).")] = "24h",
+    bucket: Annotated[Duration, Query(description="Bucket width.")] = "1h",
+    reference_buckets: int = Query(
+        1, ge=1, le=10_000, description="Leading buckets that form the reference."
+    ),
     limit: int = Query(200_000, ge=1, le=2_000_000),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
@@ -51,11 +54,11 @@ def confidence(
 
 @router.post("/v1/models/{name}/confidence/check")
 def check_confidence(
-    name: str,
+    name: ModelName,
     request: Request,
-    window: str = Query("24h"),
-    bucket: str = Query("1h"),
-    reference_buckets: int = Query(1, ge=1),
+    window: Duration = "24h",
+    bucket: Duration = "1h",
+    reference_buckets: int = Query(1, ge=1, le=10_000),
     principal: Principal = Writer,
 ) -> dict[str, Any]:
     """The same report; a shift is stored as an alert (once per model and bucket) — what a
@@ -78,12 +81,12 @@ def check_confidence(
 
 @router.get("/v1/models/{name}/error-patterns")
 def patterns(
-    name: str,
+    name: ModelName,
     request: Request,
     since: datetime | None = None,
     until: datetime | None = None,
     top: int = Query(5, ge=1, le=50),
-    min_support: int = Query(5, ge=1),
+    min_support: int = Query(5, ge=1, le=1_000_000_000),
     limit: int = Query(100_000, ge=1, le=1_000_000),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
@@ -98,8 +101,8 @@ def patterns(
 @router.get("/v1/alerts")
 def alerts(
     request: Request,
-    model: str | None = None,
-    kind: str | None = None,
+    model: ModelName | None = None,
+    kind: Text | None = None,
     limit: int = Query(100, ge=1, le=10_000),
     principal: Principal = Reader,
 ) -> list[dict[str, Any]]:

@@ -8,19 +8,22 @@ from fastapi import APIRouter, Request
 
 from learnloop.api.security import Admin, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import SubjectId
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 
 
 @router.get("/{subject_id}")
-def find_subject(subject_id: str, request: Request, principal: Principal = Admin) -> dict[str, Any]:
+def find_subject(
+    subject_id: SubjectId, request: Request, principal: Principal = Admin
+) -> dict[str, Any]:
     """How many rows of each store hold the subject (all zero after an erasure)."""
     return {"subject_id": subject_id, "found": container_of(request).subjects.find(subject_id)}
 
 
 @router.get("/{subject_id}/export")
 def export_subject(
-    subject_id: str, request: Request, principal: Principal = Admin
+    subject_id: SubjectId, request: Request, principal: Principal = Admin
 ) -> dict[str, Any]:
     """Right of access: every prediction, feedback event, labelling task and dataset row held
     about the subject, as JSON."""
@@ -29,7 +32,7 @@ def export_subject(
 
 @router.delete("/{subject_id}")
 def forget_subject(
-    subject_id: str, request: Request, principal: Principal = Admin
+    subject_id: SubjectId, request: Request, principal: Principal = Admin
 ) -> dict[str, Any]:
     """Erase the subject everywhere (ledger, feedback, labelling queue, dataset snapshots,
     caches, indexes); flag model versions trained on its data "retrain required"; write an

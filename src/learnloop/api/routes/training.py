@@ -13,6 +13,7 @@ from learnloop.api.security import Reader, Writer, container_of
 from learnloop.container import Container
 from learnloop.core.auth import Principal
 from learnloop.core.errors import NotFound
+from learnloop.core.identifiers import AliasName, ObjectId
 from learnloop.core.records import JobRecord
 from learnloop.loop.training import TrainRequest
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/training", tags=["training"])
 
 
 class StartTraining(TrainRequest):
-    alias: str | None = Field(
+    alias: AliasName | None = Field(
         "challenger", description="Alias for the new version (default: challenger)."
     )
     priority: str = Field("normal", description="high, normal or low.")
@@ -61,13 +62,13 @@ def start(body: StartTraining, request: Request, principal: Principal = Writer) 
 
 
 @router.get("/{run_id}")
-def status(run_id: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+def status(run_id: ObjectId, request: Request, principal: Principal = Reader) -> dict[str, Any]:
     c = container_of(request)
     return run_json(c, _train_job(c, run_id))
 
 
 @router.post("/{run_id}/pause")
-def pause(run_id: str, request: Request, principal: Principal = Writer) -> dict[str, Any]:
+def pause(run_id: ObjectId, request: Request, principal: Principal = Writer) -> dict[str, Any]:
     """Stop at the next checkpoint; resume continues from it (same MLflow run)."""
     c = container_of(request)
     _train_job(c, run_id)
@@ -75,14 +76,14 @@ def pause(run_id: str, request: Request, principal: Principal = Writer) -> dict[
 
 
 @router.post("/{run_id}/resume")
-def resume(run_id: str, request: Request, principal: Principal = Writer) -> dict[str, Any]:
+def resume(run_id: ObjectId, request: Request, principal: Principal = Writer) -> dict[str, Any]:
     c = container_of(request)
     _train_job(c, run_id)
     return run_json(c, c.jobs.resume(run_id, actor=principal.name))
 
 
 @router.post("/{run_id}/cancel")
-def cancel(run_id: str, request: Request, principal: Principal = Writer) -> dict[str, Any]:
+def cancel(run_id: ObjectId, request: Request, principal: Principal = Writer) -> dict[str, Any]:
     c = container_of(request)
     _train_job(c, run_id)
     return run_json(c, c.jobs.cancel(run_id, actor=principal.name))

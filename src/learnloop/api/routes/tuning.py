@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from learnloop.api.schemas import JobResponse
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
+from learnloop.core.identifiers import StudyName
 from learnloop.loop.tuning import TuneRequest
 
 router = APIRouter(prefix="/v1/tuning", tags=["tuning"])
@@ -30,6 +31,6 @@ def studies(request: Request, principal: Principal = Reader) -> list[dict[str, A
 
 
 @router.get("/studies/{name}")
-def study(name: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+def study(name: StudyName, request: Request, principal: Principal = Reader) -> dict[str, Any]:
     """Every trial of the study: number, state, value, params."""
     return container_of(request).tuning.study_summary(name)

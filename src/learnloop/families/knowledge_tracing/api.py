@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from learnloop.api.security import Ingester, Predictor, Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue
+from learnloop.core.identifiers import AliasName, ModelName, ObjectId, SubjectId, Version
 from learnloop.families.knowledge_tracing.schemas import Attempt, KnowledgeTracingInput
 from learnloop.families.knowledge_tracing.service import KnowledgeTracingService
 
@@ -67,8 +68,8 @@ class RecommendRequest(BaseModel):
     k: int = Field(5, ge=1, le=100)
     band: Band = Field(default_factory=Band)
     candidates: list[str] | None = Field(None, max_length=10_000, description="Item ids.")
-    version: str | None = None
-    alias: str | None = None
+    version: Version | None = None
+    alias: AliasName | None = None
 
     @model_validator(mode="after")
     def _who(self) -> RecommendRequest:
@@ -80,8 +81,8 @@ class RecommendRequest(BaseModel):
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: KnowledgeTracingInput
-    version: str | None = None
-    alias: str | None = None
+    version: Version | None = None
+    alias: AliasName | None = None
 
 
 class DatasetRequest(BaseModel):
@@ -92,7 +93,7 @@ class DatasetRequest(BaseModel):
 
 @router.post("/{model}/learners/{learner_id}/answers")
 def post_answers(
-    model: str, learner_id: str, body: AnswersRequest, request: Request,
+    model: ModelName, learner_id: SubjectId, body: AnswersRequest, request: Request,
     principal: Principal = Ingester,
 ) -> dict[str, Any]:  # fmt: skip
     """Store answered attempts (durably, before replying) and apply them to the learner's
@@ -110,7 +111,7 @@ def post_answers(
 
 @router.post("/{model}/answers/reconcile")
 def reconcile_answers(
-    model: str,
+    model: ModelName,
     request: Request,
     since: datetime | None = Query(None, description="Only predictions served since then."),
     limit: int = Query(100_000, ge=1, le=1_000_000),
@@ -124,11 +125,11 @@ def reconcile_answers(
 
 @router.get("/{model}/learners/{learner_id}/insights")
 def insights(
-    model: str,
-    learner_id: str,
+    model: ModelName,
+    learner_id: SubjectId,
     request: Request,
-    version: str | None = None,
-    alias: str | None = None,
+    version: Version | None = None,
+    alias: AliasName | None = None,
     k: int = Query(5, ge=1, le=100),
     band_low: float = Query(0.5, ge=0, le=1),
     band_high: float = Query(0.85, ge=0, le=1),
@@ -151,7 +152,7 @@ def insights(
 
 @router.post("/{model}/recommend")
 def recommend(
-    model: str, body: RecommendRequest, request: Request, principal: Principal = Predictor
+    model: ModelName, body: RecommendRequest, request: Request, principal: Principal = Predictor
 ) -> dict[str, Any]:
     """Next items by expected learning gain within a target difficulty band."""
     from learnloop.families.knowledge_tracing import insights
@@ -174,7 +175,7 @@ def recommend(
 
 @router.post("/{model}/explain")
 def explain(
-    model: str, body: ExplainRequest, request: Request, principal: Principal = Reader
+    model: ModelName, body: ExplainRequest, request: Request, principal: Principal = Reader
 ) -> dict[str, Any]:
     """Which past attempts drove the prediction: integrated gradients over the answers (and the
     attentive model's attention), or leave-one-out for BKT."""
@@ -186,11 +187,11 @@ def explain(
 
 @router.get("/{model}/analysis")
 def analysis(
-    model: str,
+    model: ModelName,
     request: Request,
-    dataset_id: str,
-    version: str | None = None,
-    alias: str | None = None,
+    dataset_id: ObjectId,
+    version: Version | None = None,
+    alias: AliasName | None = None,
     principal: Principal = Reader,
 ) -> dict[str, Any]:
     """Calibration by skill, accuracy by sequence position and on first attempts of a skill,
@@ -206,7 +207,7 @@ def analysis(
 
 @router.post("/{model}/datasets")
 def dataset_from_answers(
-    model: str, body: DatasetRequest, request: Request, principal: Principal = Writer
+    model: ModelName, body: DatasetRequest, request: Request, principal: Principal = Writer
 ) -> dict[str, Any]:
     """A dataset snapshot of the model's stored answers, time-split for retraining."""
     return _service(request).dataset(

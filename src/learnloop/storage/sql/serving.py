@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm import aliased
 
 from learnloop.core.deployments import Deployment, DeploymentSpec
-from learnloop.core.errors import Conflict
+from learnloop.core.errors import Conflict, StorageError
 from learnloop.core.ledger import PredictionRecord
 from learnloop.storage.sql.database import Database
 from learnloop.storage.sql.tables import DeploymentRow, PredictionRow, utcnow
@@ -62,10 +63,17 @@ class SqlDeploymentStore:
 
 
 def _deployment(r: DeploymentRow) -> Deployment:
+    try:
+        spec = DeploymentSpec.model_validate(r.spec)
+    except ValidationError as e:  # written before today's rules or by hand: never served
+        raise StorageError(
+            f"stored deployment revision {r.revision} of {r.model!r} breaks the deployment "
+            f"rules ({e.error_count()} problems); apply a new deployment"
+        ) from e
     return Deployment(
         model=r.model,
         revision=r.revision,
-        spec=DeploymentSpec.model_validate(r.spec),
+        spec=spec,
         actor=r.actor,
         reason=r.reason,
         created_at=r.created_at,
