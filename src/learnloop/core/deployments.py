@@ -23,7 +23,7 @@ import hashlib
 import random
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -62,8 +62,10 @@ class Arm(Strict):
 
 
 class CanarySpec(Strict):
-    candidate: str = Field(description="Name of the candidate arm.")
-    steps: list[float] = Field(default=[5, 25, 50, 100], min_length=1, max_length=100)
+    candidate: str = Field(max_length=32, description="Name of the candidate arm.")
+    steps: list[Annotated[float, Field(gt=0, le=100)]] = Field(
+        default=[5, 25, 50, 100], min_length=1, max_length=100
+    )
     step: int = Field(0, ge=0, le=99, description="Index into steps of the current share.")
 
     @model_validator(mode="after")
@@ -76,11 +78,11 @@ class CanarySpec(Strict):
 
 
 class BlueGreenSpec(Strict):
-    active: str = Field(description="Name of the arm taking all traffic.")
+    active: str = Field(max_length=32, description="Name of the arm taking all traffic.")
 
 
 class ShadowSpec(Strict):
-    arm: str = Field(description="Name of the arm that receives mirrored traffic.")
+    arm: str = Field(max_length=32, description="Name of the arm that receives mirrored traffic.")
     fraction: float = Field(1.0, gt=0, le=1, description="Share of requests mirrored.")
 
 

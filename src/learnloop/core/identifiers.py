@@ -141,3 +141,6 @@ StudyName = Annotated[
     str,
     Field(pattern=MODEL_PATTERN, max_length=128, description="Study name (the model-name rules)."),
 ]
+Finite = Annotated[
+    float, Field(ge=-1e300, le=1e300, allow_inf_nan=False, description="A finite number.")
+]

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
+from learnloop.core.identifiers import ModelName, Text
 from learnloop.core.labels import LabelledExample
 from learnloop.core.records import DatasetRecord
 from learnloop.core.registry import RegistryService
@@ -50,9 +51,11 @@ class PrivacySpec(BaseModel):
     quasi_identifiers: list[str] = Field(
         default_factory=list, description="Columns generalized for k-anonymity/l-diversity."
     )
-    k: int | None = Field(None, ge=2, description="Every QI combination shared by ≥ k rows.")
+    k: int | None = Field(
+        None, ge=2, le=1_000_000, description="Every QI combination shared by ≥ k rows."
+    )
     l: int | None = Field(  # noqa: E741
-        None, ge=2, description="Each QI class holds ≥ l distinct sensitive values."
+        None, ge=2, le=1_000_000, description="Each QI class holds ≥ l distinct sensitive values."
     )
     sensitive: list[str] = Field(default_factory=list, description="Sensitive columns (l).")
     max_suppression: float = Field(0.05, ge=0, le=0.5, description="Most rows suppressed.")
@@ -61,8 +64,8 @@ class PrivacySpec(BaseModel):
 class LoopDatasetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
-    name: str | None = None
+    model: ModelName
+    name: Text | None = None
     since: datetime | None = Field(None, description="Predictions made from this time on.")
     until: datetime | None = Field(None, description="Predictions made before this time.")
     cutoff: datetime | None = Field(
@@ -74,7 +77,7 @@ class LoopDatasetRequest(BaseModel):
         description="Which feedback may label an example.",
     )
     privacy: PrivacySpec | None = None
-    limit: int = Field(1_000_000, ge=1)
+    limit: int = Field(1_000_000, ge=1, le=100_000_000)
 
 
 def examples_table(examples: list[LabelledExample], target: str) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,8 +25,10 @@ class SelectIn(BaseModel):
     budget: int = Field(..., ge=1, le=10_000, description="How many predictions to queue.")
     since: datetime | None = Field(None, description="Pool: predictions from this time on.")
     pool_limit: int = Field(50_000, ge=1, le=1_000_000, description="Newest predictions read.")
-    mix: dict[str, float] | None = Field(
-        None, description="Budget split across strategies, e.g. {'margin': 0.7, 'random': 0.3}."
+    mix: dict[Strategy, Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        None,
+        max_length=6,
+        description="Budget split across strategies, e.g. {'margin': 0.7, 'random': 0.3}.",
     )
     seed: Seed = 0
 

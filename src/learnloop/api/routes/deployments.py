@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
@@ -18,14 +18,19 @@ router = APIRouter(tags=["deployments"])
 
 
 class ApplyDeploymentRequest(DeploymentSpec):
-    reason: str = ""
+    reason: str = Field("", max_length=1024)
     expected_revision: int | None = Field(
-        None, description="Refuse (409) if the deployment changed since this revision."
+        None,
+        ge=0,
+        le=2**31 - 1,
+        description="Refuse (409) if the deployment changed since this revision.",
     )
 
 
 class ReasonRequest(BaseModel):
-    reason: str = ""
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", max_length=1024)
 
 
 def _body(d: Deployment) -> dict[str, Any]:

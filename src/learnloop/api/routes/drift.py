@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.api.routes.feedback import parse_duration
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
-from learnloop.core.identifiers import ModelName, ObjectId
+from learnloop.core.identifiers import Duration, ModelName, ObjectId, Text
 from learnloop.loop.drift import DriftConfig, drift_html
 
 router = APIRouter(prefix="/v1/drift", tags=["drift"])
@@ -22,15 +22,17 @@ class MonitorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName
-    window: str = Field("24h", description="The current window, ending now (1h, 7d, …).")
+    window: Duration = Field("24h", description="The current window, ending now (1h, 7d, …).")
     reference: Literal["training", "previous"] = Field(
         "training", description="Training snapshot of the serving version, or the window before."
     )
-    reference_window: str | None = Field(None, description="Length of the previous window.")
-    columns: list[str] | None = Field(None, description="Only these input columns.")
-    wasserstein_threshold: float | None = Field(None, gt=0)
-    js_threshold: float | None = Field(None, gt=0)
-    psi_threshold: float | None = Field(None, gt=0)
+    reference_window: Duration | None = Field(None, description="Length of the previous window.")
+    columns: list[Text] | None = Field(
+        None, max_length=10_000, description="Only these input columns."
+    )
+    wasserstein_threshold: float | None = Field(None, gt=0, le=1e6)
+    js_threshold: float | None = Field(None, gt=0, le=1)
+    psi_threshold: float | None = Field(None, gt=0, le=1e6)
     alpha: float | None = Field(None, gt=0, lt=1)
 
 

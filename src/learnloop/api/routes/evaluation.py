@@ -11,7 +11,7 @@ from learnloop.api.schemas import JobResponse
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.errors import NotFound
-from learnloop.core.identifiers import ModelName, ObjectId, Seed, Version
+from learnloop.core.identifiers import ModelName, ObjectId, Seed, Text, Version
 
 router = APIRouter(prefix="/v1/evaluation", tags=["evaluation"])
 
@@ -19,8 +19,10 @@ router = APIRouter(prefix="/v1/evaluation", tags=["evaluation"])
 class GateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(..., description="accuracy, f1, roc_auc, pr_auc, log_loss, ece, rmse, …")
-    max_drop: float = Field(0.0, ge=0, description="Largest tolerated drop (non-inferiority).")
+    metric: Text = Field(..., description="accuracy, f1, roc_auc, pr_auc, log_loss, ece, rmse, …")
+    max_drop: float = Field(
+        0.0, ge=0, le=1e9, description="Largest tolerated drop (non-inferiority)."
+    )
 
 
 class EvaluationIn(BaseModel):
@@ -33,7 +35,7 @@ class EvaluationIn(BaseModel):
     )
     dataset_id: ObjectId = Field(..., description="Frozen evaluation snapshot (its valid split).")
     gates: list[GateIn] = Field(default_factory=list)
-    max_latency_p99_ms: float | None = Field(None, gt=0)
+    max_latency_p99_ms: float | None = Field(None, gt=0, le=3_600_000)
     latency: bool = True
     n_boot: int = Field(500, ge=0, le=10_000)
     seed: Seed = 0

@@ -3,14 +3,22 @@ detection."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.security import Admin, Predictor, Reader, Writer, container_of
 from learnloop.core.auth import Principal
-from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Seed, SubjectId, Version
+from learnloop.core.identifiers import (
+    AliasName,
+    ModelName,
+    ObjectId,
+    Seed,
+    SubjectId,
+    Text,
+    Version,
+)
 
 router = APIRouter(tags=["explanations", "fairness"])
 
@@ -63,7 +71,14 @@ class SensitiveRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject_id: str = Field(..., min_length=1, max_length=255)
-    attributes: dict[str, str | int | float | bool | None]
+    attributes: dict[
+        Text,
+        Annotated[str, Field(max_length=1024)]
+        | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        | Annotated[float, Field(ge=-1e300, le=1e300)]
+        | bool
+        | None,
+    ] = Field(max_length=256)
 
 
 class SensitiveIn(BaseModel):
@@ -98,14 +113,18 @@ class BiasIn(BaseModel):
     dataset_id: ObjectId = Field(
         ..., description="Labelled evaluation snapshot with a subject column."
     )
-    attributes: list[str] = Field(..., min_length=1, description="Sensitive attributes to use.")
+    attributes: list[Text] = Field(
+        ..., min_length=1, max_length=64, description="Sensitive attributes to use."
+    )
     version: Version | None = None
     alias: AliasName | None = None
-    positive: int | str | bool = 1
-    bounds: dict[str, float] | None = Field(
-        None, description="e.g. {'demographic_parity_difference': 0.1}: adds a pass/fail."
+    positive: Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] | Text | bool = 1
+    bounds: dict[Text, Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
+        None,
+        max_length=32,
+        description="e.g. {'demographic_parity_difference': 0.1}: adds a pass/fail.",
     )
-    min_group_size: int = Field(30, ge=1)
+    min_group_size: int = Field(30, ge=1, le=1_000_000_000)
     n_boot: int = Field(500, ge=0, le=10_000)
     intersectional: bool = True
 

@@ -26,6 +26,7 @@ from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound, TrainingError
 from learnloop.core.fitting import LocalFitContext
+from learnloop.core.identifiers import AliasName, Seed
 from learnloop.core.jobs import JobContext
 from learnloop.core.registry import ModelRegistry, RegistryService, check_name
 from learnloop.loop.training import FitRequest, check_fit_request
@@ -56,11 +57,13 @@ class TuneRequest(FitRequest):
     direction: Direction | None = Field(None, description="None: inferred from the metric.")
     study_name: str | None = Field(None, description="None: '<model>-<family>'.")
     warm_start: bool = Field(True, description="Enqueue the best params of the model's studies.")
-    timeout_s: float | None = Field(None, gt=0, description="Stop starting trials after this.")
+    timeout_s: float | None = Field(
+        None, gt=0, le=30 * 86_400, description="Stop starting trials after this."
+    )
     workers: int = Field(1, ge=1, le=64, description="Trials run at once by this job.")
-    seed: int = Field(0, description="Seed of the sampler.")
+    seed: Seed = Field(0, description="Seed of the sampler.")
     register_best: bool = Field(True, description="Register the best trial as a version.")
-    alias: str | None = Field("challenger", description="Alias moved to that version.")
+    alias: AliasName | None = Field("challenger", description="Alias moved to that version.")
 
     @property
     def study(self) -> str:
