@@ -74,6 +74,12 @@ bench-kt: install
 	PYTHON=$(PYTHON) benchmarks/kt/peers.sh
 	$(BIN)/python benchmarks/kt/run.py $(BENCH_ARGS)
 
+## bench-fuzz: schemathesis over the whole OpenAPI (every check) against a served demo home until
+## 25,000 requests; writes benchmarks/results/fuzz.json (BENCH_ARGS=--quick; see benchmarks/fuzz/README.md)
+.PHONY: bench-fuzz
+bench-fuzz: install
+	$(BIN)/python benchmarks/fuzz/run.py $(BENCH_ARGS)
+
 ## bench-pii: precision/recall of the PII detector on its labelled set; writes benchmarks/results/pii.json
 .PHONY: bench-pii
 bench-pii: install
