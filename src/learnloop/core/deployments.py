@@ -87,7 +87,7 @@ class ShadowSpec(Strict):
 
 
 class FallbackSpec(Strict):
-    chain: list[str] = Field(
+    chain: list[Annotated[str, Field(max_length=80)]] = Field(
         default_factory=list,
         max_length=16,
         description="Refs tried in order when the chosen version fails: `version:N`, `alias:NAME`.",

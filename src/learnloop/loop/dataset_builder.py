@@ -47,9 +47,13 @@ SKEW_FLAG = 0.2
 class PrivacySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    drop_columns: list[str] = Field(default_factory=list, description="Never stored.")
-    quasi_identifiers: list[str] = Field(
-        default_factory=list, description="Columns generalized for k-anonymity/l-diversity."
+    drop_columns: list[Text] = Field(
+        default_factory=list, max_length=10_000, description="Never stored."
+    )
+    quasi_identifiers: list[Text] = Field(
+        default_factory=list,
+        max_length=1_000,
+        description="Columns generalized for k-anonymity/l-diversity.",
     )
     k: int | None = Field(
         None, ge=2, le=1_000_000, description="Every QI combination shared by ≥ k rows."
@@ -57,7 +61,9 @@ class PrivacySpec(BaseModel):
     l: int | None = Field(  # noqa: E741
         None, ge=2, le=1_000_000, description="Each QI class holds ≥ l distinct sensitive values."
     )
-    sensitive: list[str] = Field(default_factory=list, description="Sensitive columns (l).")
+    sensitive: list[Text] = Field(
+        default_factory=list, max_length=1_000, description="Sensitive columns (l)."
+    )
     max_suppression: float = Field(0.05, ge=0, le=0.5, description="Most rows suppressed.")
 
 
@@ -72,7 +78,8 @@ class LoopDatasetRequest(BaseModel):
         None, description="Split time: earlier predictions train, later ones validate."
     )
     valid_fraction: float = Field(0.2, gt=0, lt=0.9, description="Used when no cutoff.")
-    label_sources: list[str] = Field(
+    label_sources: list[Text] = Field(
+        max_length=16,
         default_factory=lambda: ["label", "correction", "thumbs"],
         description="Which feedback may label an example.",
     )

@@ -26,6 +26,7 @@ from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.family import AnyFamily, issues_of
+from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Text
 from learnloop.core.jobs import JobContext
 from learnloop.core.registry import ALIAS_RE, RegistryService, check_name
 from learnloop.loop.incremental import (
@@ -44,10 +45,12 @@ class FitRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    family: str = Field(description="Family name, e.g. `tabular`.")
-    model: str = Field(description="Registered model name (created on first use).")
-    dataset_id: str = Field(description="Dataset snapshot to fit on.")
-    params: dict[str, Any] = Field(default_factory=dict, description="The family's Params.")
+    family: Text = Field(description="Family name, e.g. `tabular`.")
+    model: ModelName = Field(description="Registered model name (created on first use).")
+    dataset_id: ObjectId = Field(description="Dataset snapshot to fit on.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, max_length=256, description="The family's Params."
+    )
 
 
 def check_fit_request(
@@ -71,10 +74,13 @@ def check_fit_request(
 class TrainRequest(FitRequest):
     """What a training job needs."""
 
-    alias: str | None = Field(None, description="Alias to point at the new version.")
-    description: str = Field("", description="Model description, used when it is created.")
+    alias: AliasName | None = Field(None, description="Alias to point at the new version.")
+    description: str = Field(
+        "", max_length=4096, description="Model description, used when it is created."
+    )
     warm_start_from: str | None = Field(
         None,
+        max_length=80,
         description="Continue this version of the same model instead of fitting from scratch: "
         "a version number or `alias:NAME` (e.g. `alias:champion`); validation pins an alias to "
         "its current version.",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.security import Ingester, Reader, Writer, container_of
 from learnloop.core.auth import Principal
-from learnloop.core.identifiers import ModelName, Seed
+from learnloop.core.identifiers import ModelName, ObjectId, Seed
 
 router = APIRouter(prefix="/v1/active-learning", tags=["active-learning"])
 
@@ -44,7 +44,7 @@ class AssignIn(BaseModel):
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str
+    task_id: ObjectId
     label: Any = Field(..., description="The true label of the task's prediction.")
     labeller: str | None = Field(None, max_length=128, description="Default: the API key name.")
 

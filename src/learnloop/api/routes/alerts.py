@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.api.security import Admin, Reader, container_of
 from learnloop.core.auth import Principal
-from learnloop.core.identifiers import ObjectId
+from learnloop.core.identifiers import ObjectId, Text
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -19,9 +19,11 @@ class ChannelIn(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=128)
     kind: Literal["webhook", "log"] = "webhook"
-    url: str | None = Field(None, description="Webhook URL (http or https).")
-    kinds: list[str] | None = Field(
-        None, description="Alert kinds sent here (drift, confidence_shift, …); unset: all."
+    url: str | None = Field(None, max_length=2048, description="Webhook URL (http or https).")
+    kinds: list[Text] | None = Field(
+        None,
+        max_length=64,
+        description="Alert kinds sent here (drift, confidence_shift, …); unset: all.",
     )
     min_severity: Literal["info", "warning", "critical"] = "info"
 

@@ -34,7 +34,7 @@ class EvaluationIn(BaseModel):
         None, description="Champion version (default: the champion alias)."
     )
     dataset_id: ObjectId = Field(..., description="Frozen evaluation snapshot (its valid split).")
-    gates: list[GateIn] = Field(default_factory=list)
+    gates: list[GateIn] = Field(default_factory=list, max_length=32)
     max_latency_p99_ms: float | None = Field(None, gt=0, le=3_600_000)
     latency: bool = True
     n_boot: int = Field(500, ge=0, le=10_000)

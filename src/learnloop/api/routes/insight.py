@@ -26,7 +26,9 @@ router = APIRouter(tags=["explanations", "fairness"])
 class ExplainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[dict[str, Any]] = Field(..., min_length=1, max_length=100)
+    inputs: list[Annotated[dict[str, Any], Field(max_length=10_000)]] = Field(
+        ..., min_length=1, max_length=100
+    )
     method: Literal["shap", "lime", "attribution"] = Field(
         "shap",
         description="shap or lime (tabular); families with their own explanations (knowledge "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
@@ -16,7 +16,10 @@ router = APIRouter(prefix="/v1/models/{name}", tags=["policy"])
 
 @router.put("/policy")
 def put_policy(
-    name: ModelName, body: dict[str, Any], request: Request, principal: Principal = Writer
+    name: ModelName,
+    body: Annotated[dict[str, Any], Body(max_length=64)],
+    request: Request,
+    principal: Principal = Writer,
 ) -> dict[str, Any]:
     """Validate and store the model's policy (a new revision; JSON — or YAML converted)."""
     c = container_of(request)

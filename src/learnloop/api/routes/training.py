@@ -3,7 +3,7 @@ status with the learning curve, pause, resume, cancel."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import Field
@@ -24,7 +24,7 @@ class StartTraining(TrainRequest):
     alias: AliasName | None = Field(
         "challenger", description="Alias for the new version (default: challenger)."
     )
-    priority: str = Field("normal", description="high, normal or low.")
+    priority: Literal["high", "normal", "low"] = Field("normal", description="Queue priority.")
 
 
 def _train_job(c: Container, run_id: str) -> JobRecord:

@@ -9,7 +9,7 @@ behaviour analysis and datasets from the stored answers.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from learnloop.api.security import Ingester, Predictor, Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue
-from learnloop.core.identifiers import AliasName, ModelName, ObjectId, SubjectId, Version
+from learnloop.core.identifiers import AliasName, ModelName, ObjectId, SubjectId, Text, Version
 from learnloop.families.knowledge_tracing.schemas import Attempt, KnowledgeTracingInput
 from learnloop.families.knowledge_tracing.service import KnowledgeTracingService
 
@@ -67,7 +67,9 @@ class RecommendRequest(BaseModel):
     history: list[Attempt] | None = Field(None, max_length=100_000)
     k: int = Field(5, ge=1, le=100)
     band: Band = Field(default_factory=Band)
-    candidates: list[str] | None = Field(None, max_length=10_000, description="Item ids.")
+    candidates: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None, max_length=10_000, description="Item ids."
+    )
     version: Version | None = None
     alias: AliasName | None = None
 
@@ -87,7 +89,7 @@ class ExplainRequest(BaseModel):
 
 class DatasetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
+    name: Text | None = None
     valid_fraction: float = Field(0.2, gt=0, lt=0.9)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -118,7 +118,9 @@ class Attempt(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item_id: str | None = Field(None, max_length=200)
-    skill_ids: list[str] | None = Field(None, max_length=32, description="Skills of the item.")
+    skill_ids: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None, max_length=32, description="Skills of the item."
+    )
     correct: Literal[0, 1] = Field(description="1 = right, 0 = wrong.")
 
     _split = field_validator("skill_ids", mode="before")(lambda cls, v: _skills(v))
@@ -142,7 +144,7 @@ class KnowledgeTracingInput(BaseModel):
 
     learner_id: str | None = Field(None, min_length=1, max_length=200)
     item_id: str | None = Field(None, max_length=200)
-    skill_ids: list[str] | None = Field(None, max_length=32)
+    skill_ids: list[Annotated[str, Field(max_length=200)]] | None = Field(None, max_length=32)
     history: list[Attempt] | None = Field(None, max_length=100_000)
     include_mastery: bool = Field(False, description="Mastery of every skill, not only this one's.")
 

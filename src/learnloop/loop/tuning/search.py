@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -26,7 +26,7 @@ from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound, TrainingError
 from learnloop.core.fitting import LocalFitContext
-from learnloop.core.identifiers import AliasName, Seed
+from learnloop.core.identifiers import AliasName, Seed, StudyName, Text
 from learnloop.core.jobs import JobContext
 from learnloop.core.registry import ModelRegistry, RegistryService, check_name
 from learnloop.loop.training import FitRequest, check_fit_request
@@ -49,13 +49,15 @@ class TuneRequest(FitRequest):
     """What a search needs; only ``family``, ``model`` and ``dataset_id`` are required.
     ``params`` are the fixed base params of every trial."""
 
-    space: dict[str, dict[str, Any]] | None = Field(
-        None, description="Param → spec (type, low, high, log, choices); None: family default."
+    space: dict[str, Annotated[dict[str, Any], Field(max_length=16)]] | None = Field(
+        None,
+        max_length=256,
+        description="Param → spec (type, low, high, log, choices); None: family default.",
     )
     n_trials: int = Field(20, ge=1, le=10_000, description="Trials this job runs.")
-    metric: str | None = Field(None, description="Validation metric; None: the family's.")
+    metric: Text | None = Field(None, description="Validation metric; None: the family's.")
     direction: Direction | None = Field(None, description="None: inferred from the metric.")
-    study_name: str | None = Field(None, description="None: '<model>-<family>'.")
+    study_name: StudyName | None = Field(None, description="None: '<model>-<family>'.")
     warm_start: bool = Field(True, description="Enqueue the best params of the model's studies.")
     timeout_s: float | None = Field(
         None, gt=0, le=30 * 86_400, description="Stop starting trials after this."
