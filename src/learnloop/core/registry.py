@@ -4,6 +4,10 @@ The registry backend (MLflow by default) holds models, versions and the current 
 pointers; learnloop's own database keeps the **history** of every alias move (who, when, from,
 to, why), which MLflow does not. That history answers "which version was champion at time T"
 and drives :meth:`RegistryService.rollback`.
+
+Alias moves are serialised per (model, alias) across threads, processes and hosts by the
+history store's lock (see :meth:`RegistryService._move` for the order of writes), so each
+alias's history is one chain: every event starts where the previous one left the alias.
 """
 
 from __future__ import annotations
