@@ -135,3 +135,91 @@ def test_reimporting_the_same_data_with_other_params_is_another_snapshot(served:
     assert load["manifest"]["params"]["target"] == "load"
     assert failure["manifest"]["params"]["target"] == "failure"
     assert again["id"] == load["id"]  # same data, same params: the same snapshot
+
+
+# -- tabular inputs ---------------------------------------------------------------------------
+
+
+def test_a_misspelt_feature_is_422_and_an_extra_key_is_reported(served: Served) -> None:
+    row = {k: v for k, v in served.rows[0].items() if k != TORQUE}
+    r = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": [{**row, "Torque [nm]": served.rows[0][TORQUE]}]},
+        headers=served.auth(),
+    )
+    assert r.status_code == 422, r.text
+    found = {i["loc"]: i["message"] for i in r.json()["error"]["issues"]}
+    assert found == {f"inputs[0].{TORQUE}": "missing feature (sent 'Torque [nm]': a misspelling?)"}
+    r = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": [{**served.rows[0], "colour": "red"}]},
+        headers=served.auth(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["warnings"] == ["colour: not a feature of this model; ignored"]
+
+
+def test_an_unknown_category_is_served_with_a_warning_on_both_protocols(served: Served) -> None:
+    rows = [served.rows[0], {**served.rows[0], "Type": "unheard-of"}]
+    r = served.client.post(
+        f"/v1/models/{served.model}/predict", json={"inputs": rows}, headers=served.auth()
+    )
+    assert r.status_code == 200, r.text
+    outputs = r.json()["outputs"]
+    assert "warnings" not in outputs[0]
+    assert outputs[1]["warnings"] == [
+        "Type: unknown category 'unheard-of' (not seen in training; predicted as none of the "
+        "known categories)"
+    ]
+    meta = served.client.get(f"/v2/models/{served.model}", headers=served.auth())
+    tensors = [
+        {
+            "name": spec["name"],
+            "datatype": spec["datatype"],
+            "shape": [2, 1],
+            "data": [row[spec["name"]] for row in rows],
+        }
+        for spec in meta.json()["inputs"]
+    ]
+    r = served.client.post(
+        f"/v2/models/{served.model}/infer", json={"inputs": tensors}, headers=served.auth()
+    )
+    assert r.status_code == 200, r.text
+    by_name = {t["name"]: t for t in r.json()["outputs"]}
+    assert json.loads(by_name["warnings"]["data"][0]) is None
+    assert json.loads(by_name["warnings"]["data"][1]) == outputs[1]["warnings"]
+
+
+# -- bounds on predict requests ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"n" * 257: 1}, "at most 256"),
+        ({"a\x00b": 1}, "control character"),
+        ({"note": "x" * 1_000_000}, "at most 10000"),
+        ({"nested": [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}, "nested deeper"),
+        ({f"f{i}": 0 for i in range(10_001)}, "at most 10000"),
+    ],
+)
+def test_predict_inputs_are_bounded(served: Served, change: dict[str, Any], words: str) -> None:
+    r = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": [served.rows[0], {**served.rows[0], **change}]},
+        headers=served.auth(),
+    )
+    assert r.status_code == 422, r.text[:300]
+    issues = r.json()["error"]["issues"]
+    assert [i["loc"] for i in issues] == ["body.inputs.1"]
+    assert words in issues[0]["message"]
+
+
+def test_a_subject_id_with_a_nul_byte_is_422(served: Served) -> None:
+    r = served.client.post(
+        f"/v1/models/{served.model}/predict",
+        json={"inputs": served.rows[:1], "subject_id": "learner\x00-1"},
+        headers=served.auth(),
+    )
+    assert r.status_code == 422, r.text
+    assert issue_locs(r) == ["body.subject_id"]

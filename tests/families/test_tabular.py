@@ -276,16 +276,62 @@ def test_validate_inputs_names_each_bad_field(classifier, split) -> None:
     }
 
 
-def test_missing_values_are_imputed_and_unknown_keys_ignored(classifier, split) -> None:
+def test_missing_values_are_imputed_and_columns_of_the_training_data_ignored(
+    classifier, split
+) -> None:
     family = classifier[0]
     good = feature_rows(split[1], FAILURE, 1)[0]
-    odd = {**good, "Air temperature [K]": None, "Type": None, "colour": {"x": 1}, "UDI": 5}
+    # UDI (id-like), TWF (in drop_columns) and the target are columns the model was trained
+    # beside: a whole row of the snapshot may be sent
+    odd = {**good, "Air temperature [K]": None, "Type": None, "UDI": 5, "TWF": 0, FAILURE: 1}
     texty = {**good, "Torque [Nm]": str(good[TORQUE])}
     items = family.validate_inputs([good, odd, texty])
-    assert "colour" not in items[1].model_extra
+    assert "UDI" not in items[1].model_extra and FAILURE not in items[1].model_extra
     outputs = family.predict(items)
     assert len(outputs) == 3 and outputs[2] == outputs[0]
     assert math.isclose(sum(outputs[1].probabilities.values()), 1.0)
+
+
+def test_keys_that_are_no_feature_are_ignored_and_reported(classifier, split) -> None:
+    family = classifier[0]
+    good = feature_rows(split[1], FAILURE, 1)[0]
+    outputs = family.predict(family.validate_inputs([good, {**good, "colour": "red"}]))
+    assert outputs[1].warnings == ["colour: not a feature of this model; ignored"]
+    assert outputs[1].probabilities == outputs[0].probabilities
+
+
+def test_a_missing_feature_names_the_key_that_looks_like_it(classifier, split) -> None:
+    family = classifier[0]
+    good = feature_rows(split[1], FAILURE, 1)[0]
+    typo = {k: v for k, v in good.items() if k != TORQUE} | {"Torque [nm]": good[TORQUE]}
+    with pytest.raises(InvalidInput) as caught:
+        family.validate_inputs([typo])
+    assert {i.loc: i.message for i in caught.value.issues} == {
+        f"inputs[0].{TORQUE}": "missing feature (sent 'Torque [nm]': a misspelling?)"
+    }
+
+
+def test_an_unknown_category_is_predicted_and_reported(classifier, split) -> None:
+    family = classifier[0]
+    good = feature_rows(split[1], FAILURE, 1)[0]
+    outputs = family.predict(family.validate_inputs([good, {**good, "Type": "XL"}]))
+    assert outputs[0].warnings is None
+    assert "warnings" not in outputs[0].model_dump(mode="json")  # the usual output is unchanged
+    assert outputs[1].warnings == [
+        "Type: unknown category 'XL' (not seen in training; predicted as none of the known "
+        "categories)"
+    ]
+    assert outputs[1].model_dump(mode="json")["warnings"] == outputs[1].warnings
+    assert math.isclose(sum(outputs[1].probabilities.values()), 1.0)
+
+
+def test_overlong_string_values_are_refused(classifier, split) -> None:
+    family = classifier[0]
+    good = feature_rows(split[1], FAILURE, 1)[0]
+    with pytest.raises(InvalidInput) as caught:
+        family.validate_inputs([{**good, "Type": "L" * 10_001}, {**good, TORQUE: "1" * 20_000}])
+    assert [i.loc for i in caught.value.issues] == ["inputs[0].Type", f"inputs[1].{TORQUE}"]
+    assert "at most 10000" in caught.value.issues[0].message
 
 
 def test_predict_frame_matches_predict(classifier, split) -> None:

@@ -332,9 +332,10 @@ def tensors_from_outputs(
 ) -> list[OutputTensor]:
     """One tensor per output key (see the module docstring), in ``requested`` order if given."""
     known = [spec.name for spec in signature.outputs]
-    for key in outputs[0] if outputs else ():
-        if key not in known:
-            known.append(key)
+    for output in outputs:  # keys some outputs only have (e.g. the tabular ``warnings``)
+        for key in output:
+            if key not in known:
+                known.append(key)
     unknown = [name for name in requested if name not in known]
     if unknown:
         issues = [Issue(f"output {n!r}", f"not an output; outputs are {known}") for n in unknown]

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from learnloop.api.redact import redact
-from learnloop.core.identifiers import AliasName, Priority, Version
+from learnloop.core.identifiers import AliasName, Priority, SubjectId, Version
+from learnloop.core.limits import (
+    MAX_FEATURES,
+    MAX_NAME_CHARS,
+    MAX_STRING_CHARS,
+    name_problem,
+    value_problem,
+)
 from learnloop.core.records import (
     AliasEvent,
     ApiKeyRecord,
@@ -184,10 +191,33 @@ class JobEventResponse(BaseModel):
         return cls(**{k: v for k, v in e.__dict__.items() if k != "job_id"})
 
 
+def _bounded_input(item: dict[str, Any]) -> dict[str, Any]:
+    """One prediction input within the bounds of ``core/limits.py`` (names, strings, size)."""
+    if len(item) > MAX_FEATURES:
+        raise ValueError(f"{len(item)} features (at most {MAX_FEATURES})")
+    for name, value in item.items():
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"feature name {name[:40]!r}…: {problem}")
+        problem = value_problem(value)
+        if problem is not None:
+            raise ValueError(f"{name}: {problem}")
+    return item
+
+
+PredictInput = Annotated[dict[str, Any], AfterValidator(_bounded_input)]
+
+
 class PredictRequest(Strict):
-    inputs: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    subject_id: str | None = Field(
-        None, max_length=255, description="Who the prediction is about (sticky A/B arm, GDPR)."
+    inputs: list[PredictInput] = Field(
+        min_length=1,
+        max_length=10_000,
+        description=f"Feature name → value, one object per prediction: at most {MAX_FEATURES} "
+        f"features, names of 1–{MAX_NAME_CHARS} characters without control characters, "
+        f"strings of at most {MAX_STRING_CHARS} characters.",
+    )
+    subject_id: SubjectId | None = Field(
+        None, description="Who the prediction is about (sticky A/B arm, GDPR)."
     )
     alias: AliasName | None = Field(None, description="Serve this alias, bypassing the deployment.")
     version: Version | None = Field(

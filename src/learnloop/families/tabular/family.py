@@ -14,6 +14,7 @@ estimators raise ``NotImplementedError``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import pickle
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,15 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import sklearn
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, SchemaMismatch, StorageError
 from learnloop.core.family import REPLAY_COLUMN, FamilyParams, FitContext, FitResult, ModelFamily
@@ -41,6 +50,7 @@ from learnloop.families.tabular.metrics import classification_metrics, regressio
 from learnloop.families.tabular.preprocessing import (
     apply_preprocessor,
     check_feature_value,
+    known_categories,
     plan_columns,
     records_matrix,
     target_issues,
@@ -97,17 +107,34 @@ class TabularParams(FamilyParams):
 
 
 class TabularInput(BaseModel):
-    """One row to predict: feature name → value (``None`` = missing); other keys are ignored."""
+    """One row to predict: feature name → value (``None`` = missing). Other keys are ignored;
+    those that are not columns of the training data are reported in the output's
+    ``warnings``."""
 
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, bool | int | float | str | datetime | None] = Field(init=False)
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
 
 
 class TabularOutput(BaseModel):
-    """A prediction; ``probabilities`` (class label → probability) only for classification."""
+    """A prediction; ``probabilities`` (class label → probability) only for classification;
+    ``warnings`` only when something about the input was unusual (an unknown category)."""
 
     prediction: bool | int | float | str
     probabilities: dict[str, float] | None = None
+    warnings: list[str] | None = Field(
+        None,
+        description="What the model could not use as given, e.g. a category not seen in "
+        "training (predicted as if the feature had none of the known categories). Absent when "
+        "there is nothing to say.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_warnings(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("warnings"):
+            data.pop("warnings", None)
+        return data
 
 
 class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
@@ -168,29 +195,37 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
         return issues
 
     def validate_inputs(self, raw: Sequence[Mapping[str, Any]]) -> list[TabularInput]:
-        """Check each item against the fitted features; unknown keys are ignored.
+        """Check each item against the fitted features.
 
-        Issues name ``inputs[i].<feature>``: a missing feature, or a value of the wrong kind.
+        Issues name ``inputs[i].<feature>``: a missing feature (with the key the client may
+        have meant for it, when one is close), or a value of the wrong kind. Keys that are no
+        feature are ignored: the training data's other columns (target, id-like, constant and
+        dropped columns) silently, so whole rows of a snapshot can be sent; any other key is
+        named in the output's ``warnings`` (see :meth:`predict`).
         Before ``fit``/``load`` only the generic schema is checked.
         """
         if self._model is None:
             return super().validate_inputs(raw)
         items: list[TabularInput] = []
         issues: list[Issue] = []
+        known = self._known_columns()
         for i, item in enumerate(raw):
             if not isinstance(item, Mapping):
                 issues.append(Issue(f"inputs[{i}]", "expected an object of feature values"))
                 continue
+            unknown = [str(key) for key in item if key not in known]
             values: dict[str, Any] = {}
             for name, kind in self._model.plan.features.items():
                 if name not in item:
-                    issues.append(Issue(f"inputs[{i}].{name}", "missing feature"))
+                    issues.append(Issue(f"inputs[{i}].{name}", _missing(name, unknown)))
                     continue
                 values[name], problem = check_feature_value(item[name], kind)
                 if problem:
                     issues.append(Issue(f"inputs[{i}].{name}", problem))
             if not issues:
-                items.append(TabularInput.model_validate(values))
+                validated = TabularInput.model_validate(values)
+                validated._ignored = tuple(unknown)
+                items.append(validated)
         if issues:
             raise InvalidInput("invalid inputs", issues)
         return items
@@ -250,12 +285,29 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
         return FitResult(metrics=metrics, history=history, info=info)
 
     def predict(self, inputs: Sequence[TabularInput]) -> list[TabularOutput]:
-        """Validated items (from :meth:`validate_inputs`) → outputs, without a DataFrame."""
+        """Validated items (from :meth:`validate_inputs`) → outputs, without a DataFrame.
+
+        An output says in ``warnings`` which of its categorical values the model has not seen
+        in training (they are encoded as none of the known categories) and which keys of its
+        input it ignored (not a column of the training data)."""
         model = self._fitted()
         if not inputs:
             return []
-        matrix = records_matrix([item.model_extra or {} for item in inputs], model.plan)
-        return self._outputs(model, apply_preprocessor(model.preprocessor, matrix))
+        records = [item.model_extra or {} for item in inputs]
+        matrix = records_matrix(records, model.plan)
+        outputs = self._outputs(model, apply_preprocessor(model.preprocessor, matrix))
+        categories = self._categories()
+        for item, record, output in zip(inputs, records, outputs, strict=True):
+            said = [
+                f"{name}: unknown category {str(value)[:100]!r} (not seen in training; "
+                "predicted as none of the known categories)"
+                for name, seen in categories.items()
+                if (value := record.get(name)) is not None and str(value) not in seen
+            ]
+            said += [f"{key[:256]}: not a feature of this model; ignored" for key in item._ignored]
+            if said:
+                output.warnings = said
+        return outputs
 
     def predict_frame(self, frame: pd.DataFrame) -> list[TabularOutput]:
         """Predict every row of ``frame`` (extra columns are ignored)."""
@@ -356,6 +408,22 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
 
     # -- internals --------------------------------------------------------------------------
 
+    def _known_columns(self) -> frozenset[str]:
+        plan = self._fitted().plan
+        extra = {self.params.target, self.params.split_column, *self.params.drop_columns}
+        return frozenset({*plan.features, *plan.dropped, *(c for c in extra if c)})
+
+    def _categories(self) -> dict[str, frozenset[str]]:
+        """The categories each categorical feature had in training (computed once per model)."""
+        model = self._fitted()
+        cached = self.__dict__.get("_known_categories")
+        if cached is None or cached[0] is not model:
+            cached = self.__dict__["_known_categories"] = (
+                model,
+                known_categories(model.preprocessor, model.plan),
+            )
+        return cached[1]  # type: ignore[no-any-return]
+
     def _fitted(self) -> TabularModel:
         if self._model is None:
             raise Conflict(f"the {self.name} model is not fitted: call fit() or load() first")
@@ -424,3 +492,9 @@ class TabularFamily(ModelFamily[TabularParams, TabularInput, TabularOutput]):
             }
         )
         return frame, {"target": "failure", "drop_columns": ["load"]}
+
+
+def _missing(name: str, unknown: Sequence[str]) -> str:
+    """The issue for a missing feature, naming a sent key that looks like a misspelling of it."""
+    close = difflib.get_close_matches(name, [k[:256] for k in unknown], n=1)
+    return f"missing feature (sent {close[0]!r}: a misspelling?)" if close else "missing feature"

@@ -31,6 +31,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from learnloop.core.datasets import read_table as read_table  # re-exported for callers
 from learnloop.core.errors import Issue, SchemaMismatch, TrainingError
+from learnloop.core.limits import MAX_STRING_CHARS
 
 FeatureKind = Literal["numeric", "categorical", "datetime"]
 DATETIME_PARTS = ("year", "month", "day", "day_of_week")
@@ -326,6 +327,8 @@ def check_feature_value(value: object, kind: FeatureKind) -> tuple[object, str |
         return None, None
     if isinstance(value, NESTED_TYPES):
         return None, f"expected a single value, got {type(value).__name__}"
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        return None, f"a string of {len(value)} characters (at most {MAX_STRING_CHARS})"
     if kind == "numeric":
         if isinstance(value, bool | np.bool_) or not isinstance(
             value, int | float | str | np.number
@@ -346,6 +349,19 @@ def check_feature_value(value: object, kind: FeatureKind) -> tuple[object, str |
     if not isinstance(value, str | int | float | bool | np.generic):
         return None, f"expected a string, number or boolean, got {type(value).__name__}"
     return value, None
+
+
+def known_categories(preprocessor: ColumnTransformer, plan: FeaturePlan) -> dict[str, frozenset]:
+    """``{categorical feature: the category strings seen in training}`` of a fitted
+    preprocessor (what its one-hot encoder knows; anything else is encoded as no category)."""
+    names = plan.of_kind("categorical")
+    if not names or "categorical" not in preprocessor.named_transformers_:
+        return {}
+    encoder = preprocessor.named_transformers_["categorical"].named_steps["encode"]
+    return {
+        name: frozenset(str(c) for c in seen)
+        for name, seen in zip(names, encoder.categories_, strict=True)
+    }
 
 
 def infer_task(target: pd.Series, requested: str) -> Literal["classification", "regression"]:
