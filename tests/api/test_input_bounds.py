@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from learnloop.core.auth import Role
 from learnloop.families.tabular.family import TabularFamily
@@ -223,3 +224,35 @@ def test_a_subject_id_with_a_nul_byte_is_422(served: Served) -> None:
     )
     assert r.status_code == 422, r.text
     assert issue_locs(r) == ["body.subject_id"]
+
+
+# -- metric labels ----------------------------------------------------------------------------
+
+
+def metric_labels(served: Served, name: str) -> list[dict[str, str]]:
+    text = served.client.get("/metrics").text
+    return [
+        sample.labels
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+def test_a_fallback_from_an_unknown_version_is_labelled_other(served: Served) -> None:
+    sink = served.container.serving_metrics
+    assert sink is not None
+    bogus = f"9{uuid.uuid4().int % 10**8}"
+    sink.fallback(served.model, bogus, "error")
+    sink.fallback(served.model, "1", "timeout")
+    labels = metric_labels(served, "learnloop_serving_fallbacks_total")
+    versions = {(x["version"], x["reason"]) for x in labels if x["model"] == served.model}
+    assert ("other", "error") in versions and ("1", "timeout") in versions
+    assert not any(x["version"] == bogus for x in labels)
+
+
+def test_an_unknown_http_method_is_counted_as_other(served: Served) -> None:
+    served.client.request("BREW", "/v1/health")
+    labels = metric_labels(served, "learnloop_http_requests_total")
+    methods = {x["method"] for x in labels}
+    assert "OTHER" in methods and "BREW" not in methods

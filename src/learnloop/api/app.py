@@ -18,6 +18,7 @@ from learnloop.api.observability import (
     JobsCollector,
     PrometheusServingMetrics,
     RequestMiddleware,
+    registry_versions,
 )
 from learnloop.api.routes import (
     active_learning,
@@ -98,7 +99,9 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     metrics.registry.register(JobsCollector(lambda: count_jobs_by_status(container.job_store)))
     app.state.metrics = metrics
     if container.serving_metrics is None:
-        container.serving_metrics = PrometheusServingMetrics(metrics.registry)
+        container.serving_metrics = PrometheusServingMetrics(
+            metrics.registry, known_version=registry_versions(container.registry)
+        )
         if "serving" in container.__dict__:  # the engine was built before the app
             container.serving.metrics = container.serving_metrics
     install_error_handlers(app)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnloop.api.jsonbody import nonstandard_constants, scanned_length
-from learnloop.core.errors import Issue
+from learnloop.core.errors import Issue, LearnloopError
 from learnloop.core.ids import new_id
 from learnloop.core.records import JobStatus
 from learnloop.logs import request_id_var
@@ -32,6 +32,8 @@ from learnloop.logs import request_id_var
 access_log = logging.getLogger("learnloop.access")
 log = logging.getLogger("learnloop.api")
 
+OTHER = "other"  # the label of a version the registry does not know
+MAX_KNOWN_VERSIONS = 100_000
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_ISSUES = 100  # listed in one error body
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -57,10 +59,35 @@ class ApiMetrics:
         )
 
 
-class PrometheusServingMetrics:
-    """The serving engine's metrics sink, on an :class:`ApiMetrics` registry."""
+def registry_versions(registry: Any) -> Callable[[str, str], bool]:
+    """``known_version`` for :class:`PrometheusServingMetrics`: whether ``registry`` (a
+    ``RegistryService``) has the version."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def known(model: str, version: str) -> bool:
+        try:
+            registry.get_version(model, version)
+        except LearnloopError:
+            return False
+        return True
+
+    return known
+
+
+class PrometheusServingMetrics:
+    """The serving engine's metrics sink, on an :class:`ApiMetrics` registry.
+
+    Label values come from the server: a model and version that served, an arm of the
+    deployment. The one place a version may not exist is a fallback from a version that failed
+    to load; with ``known_version`` such a version is labelled ``other`` (known ones are
+    remembered, so the check runs once per version)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        known_version: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        self.known_version = known_version
+        self._known: set[tuple[str, str]] = set()
         self.requests = Counter(
             "learnloop_serving_requests_total",
             "Predict requests by model, version and arm.",
@@ -123,7 +150,20 @@ class PrometheusServingMetrics:
             self.cache_hits.labels(model).inc(cache_hits)
 
     def fallback(self, model: str, version: str, reason: str) -> None:
-        self.fallbacks.labels(model, version, reason).inc()
+        self.fallbacks.labels(model, self._version_label(model, version), reason).inc()
+
+    def _version_label(self, model: str, version: str) -> str:
+        if self.known_version is None or (model, version) in self._known:
+            return version
+        try:
+            known = self.known_version(model, version)
+        except Exception:
+            known = False
+        if not known:
+            return OTHER
+        if len(self._known) < MAX_KNOWN_VERSIONS:
+            self._known.add((model, version))
+        return version
 
     def batch(self, model: str, version: str, size: int, queue_seconds: float) -> None:
         self.batch_size.labels(model, version).observe(size)
