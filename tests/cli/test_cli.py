@@ -99,6 +99,9 @@ def test_predict_alias_and_rollback_from_the_cli(trained: Path) -> None:
     assert sum(body["outputs"][0]["probabilities"].values()) == pytest.approx(1.0)
     bad = run(trained, "predict", "cli-failure", "--input", json.dumps({"Type": "M"}))
     assert bad.returncode == 1 and "inputs[0].Torque [Nm]" in bad.stderr
+    not_objects = run(trained, "predict", "cli-failure", "--input", "[1,2]")
+    assert not_objects.returncode == 2 and "Traceback" not in not_objects.stderr
+    assert "'--input': item 0 is a number" in not_objects.stderr
     history = run(trained, "alias", "history", "cli-failure")
     assert history.returncode == 0 and "champion" in history.stdout and "local" in history.stdout
     rollback = run(trained, "alias", "rollback", "cli-failure", "champion")

@@ -6,6 +6,7 @@ import typer
 
 from learnloop.cli import deploy, gdpr, jobs, loop, registry, server
 from learnloop.cli.bench import bench_app
+from learnloop.cli.common import LearnloopGroup
 from learnloop.cli.kt import kt_app
 from learnloop.cli.tune import tune
 
@@ -14,7 +15,19 @@ app = typer.Typer(
     help="learnloop — serve, record, learn from feedback, retrain, roll out safely.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LearnloopGroup,
 )
+
+
+@app.callback()
+def options(
+    debug: bool = typer.Option(
+        False, "--debug", help="On an unexpected error, print its traceback too."
+    ),
+) -> None:
+    """Options of every command (read by LearnloopGroup)."""
+
+
 app.command()(server.serve)
 app.command()(server.worker)
 app.command()(server.migrate)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from learnloop.cli.common import console, guarded, parse_params
+from learnloop.cli.common import console, parse_params, usage_error
 
 bench_app = typer.Typer(help="Benchmarks of the built-in families.", no_args_is_help=True)
 
@@ -17,9 +17,15 @@ bench_app = typer.Typer(help="Benchmarks of the built-in families.", no_args_is_
 @bench_app.command("kt")
 def kt(
     fmt: str = typer.Option("dkvmn", "--format", "-f", help="dkvmn, dkt, akt or csv."),
-    train: list[Path] | None = typer.Option(None, "--train", help="Training file(s)."),
-    valid: Path | None = typer.Option(None, "--valid", help="Validation file (early stopping)."),
-    test: Path | None = typer.Option(None, "--test", help="Test file."),
+    train: list[Path] | None = typer.Option(
+        None, "--train", exists=True, dir_okay=False, help="Training file(s)."
+    ),
+    valid: Path | None = typer.Option(
+        None, "--valid", exists=True, dir_okay=False, help="Validation file (early stopping)."
+    ),
+    test: Path | None = typer.Option(
+        None, "--test", exists=True, dir_okay=False, help="Test file."
+    ),
     model: str = typer.Option("dkt", "--model", "-m", help="dkt, attentive, bkt or ensemble."),
     epochs: int | None = typer.Option(None, "--epochs", help="Most epochs (networks)."),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Family param key=value."),
@@ -34,7 +40,9 @@ def kt(
         help="merge: per-skill copies of one attempt are one attempt (honest); keep: rows as "
         "in the file, as the source papers scored them (the copies leak the answer).",
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the figures here."),
+    json_out: Path | None = typer.Option(
+        None, "--json", dir_okay=False, help="Write the figures here."
+    ),
 ) -> None:
     """Train with early stopping on validation, score the test file, print AUC and accuracy."""
     from learnloop.families.knowledge_tracing import bench
@@ -61,15 +69,11 @@ def kt(
             progress.update(task, completed=fraction, shown=shown)
 
         if use_synthetic:
-            result = guarded(
-                lambda: bench.run_synthetic(params, learners=learners, seed=seed, progress=report)
-            )
+            result = bench.run_synthetic(params, learners=learners, seed=seed, progress=report)
         else:
             assert train is not None and test is not None
-            result = guarded(
-                lambda: bench.run_files(
-                    fmt, train, valid, test, params, progress=report, siblings=siblings
-                )
+            result = bench.run_files(
+                fmt, train, valid, test, params, progress=report, siblings=siblings
             )
         progress.update(task, completed=1.0)
     out = bench.summary(result)
@@ -80,6 +84,9 @@ def kt(
         line += f" (oracle AUC {out['oracle']['auc']:.4f})"
     console.print(line)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+        except OSError as e:
+            usage_error("--json", f"cannot write {json_out}: {e.strerror or e}")
         console.print(f"wrote {json_out}")

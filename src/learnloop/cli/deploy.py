@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 
-from learnloop.cli.common import console, emit_json, opened, out
+from learnloop.cli.common import emit_json, json_kind, opened, out, read_text, usage_error
 from learnloop.core.auth import LOCAL_OPERATOR
 from learnloop.core.deployments import parse_spec
 from learnloop.core.shadow import shadow_report
@@ -27,15 +27,21 @@ def show(model: str) -> None:
 @deploy_app.command("apply")
 def apply(
     model: str,
-    spec_file: Path = typer.Argument(..., help="Deployment spec as YAML or JSON."),
+    spec_file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Deployment spec as YAML or JSON."
+    ),
     reason: str = typer.Option("", help="Why (kept in the history and audit log)."),
 ) -> None:
     """Validate SPEC_FILE and store it as the model's new deployment revision."""
+    text = read_text(spec_file, "spec_file")
     try:
-        raw = yaml.safe_load(spec_file.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        console.print(f"[bold red]error:[/] cannot read {spec_file}: {e}")
-        raise typer.Exit(2) from None
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        usage_error("spec_file", f"not YAML or JSON: {getattr(e, 'problem', None) or e}{at}")
+    if not isinstance(raw, dict):
+        usage_error("spec_file", f"expected a mapping (mode, arms, …), got {json_kind(raw)}")
     with opened() as c:
         deployment = c.deployments.apply(model, parse_spec(raw), actor=ACTOR, reason=reason)
     out.print(f"{model}: revision {deployment.revision} ({deployment.spec.mode})")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from learnloop.cli.common import emit_json, opened, out
+from learnloop.cli.common import emit_json, opened, out, usage_error
 from learnloop.core.auth import LOCAL_OPERATOR
 
 gdpr_app = typer.Typer(help="Data-subject rights: access and erasure.", no_args_is_help=True)
@@ -24,7 +24,9 @@ def find(subject_id: str) -> None:
 @gdpr_app.command("export")
 def export(
     subject_id: str,
-    output: Path | None = typer.Option(None, "--out", "-o", help="Write the JSON here."),
+    output: Path | None = typer.Option(
+        None, "--out", "-o", dir_okay=False, help="Write the JSON here."
+    ),
 ) -> None:
     """Everything held about SUBJECT_ID (right of access), as JSON."""
     with opened() as c:
@@ -32,7 +34,10 @@ def export(
     if output is None:
         emit_json(body)
     else:
-        output.write_text(json.dumps(body, indent=2, default=str))
+        try:
+            output.write_text(json.dumps(body, indent=2, default=str))
+        except OSError as e:
+            usage_error("--out", f"cannot write {output}: {e.strerror or e}")
         out.print(f"wrote {output}")
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from learnloop.cli.common import console, emit_json, opened, out, parse_params
+from learnloop.cli.common import console, emit_json, opened, out, parse_params, validated
 from learnloop.container import Container
 from learnloop.core.auth import LOCAL_OPERATOR
 from learnloop.core.records import JobRecord, JobStatus
@@ -23,7 +23,9 @@ ACTOR = LOCAL_OPERATOR.name
 
 @dataset_app.command("import")
 def dataset_import(
-    file: Path = typer.Argument(..., help="CSV, TSV or Parquet file (.gz allowed)."),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV, TSV or Parquet file (.gz allowed)."
+    ),
     family: str = typer.Option(..., "--family", "-f", help="Family whose schema it must fit."),
     target: str | None = typer.Option(None, help="Target column (families that have one)."),
     name: str | None = typer.Option(None, help="Dataset name (default: file name)."),
@@ -56,7 +58,9 @@ def dataset_show(dataset_id: str) -> None:
 
 def train(
     family: str = typer.Argument(..., help="Family, e.g. tabular."),
-    data: Path = typer.Option(..., "--data", "-d", help="Training file (CSV/TSV/Parquet)."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", exists=True, dir_okay=False, help="Training file (CSV/TSV/Parquet)."
+    ),
     model: str = typer.Option(..., "--model", "-m", help="Registered model name."),
     target: str | None = typer.Option(None, help="Target column."),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Family param key=value."),
@@ -72,8 +76,16 @@ def train(
         dataset = c.datasets.import_file(data, family=family, params=params, actor=ACTOR)
         console.print(f"dataset {dataset.id} ({dataset.rows} rows)")
         request = c.training.validate(
-            TrainRequest(
-                family=family, model=model, dataset_id=dataset.id, params=params, alias=alias
+            validated(
+                TrainRequest,
+                {
+                    "family": family,
+                    "model": model,
+                    "dataset_id": dataset.id,
+                    "params": params,
+                    "alias": alias,
+                },
+                {"family": "family", "params": "--param"},
             )
         )
         job = c.jobs.submit("train", request.model_dump(), priority=priority, actor=ACTOR)
@@ -126,7 +138,7 @@ def follow_job(c: Container, job_id: str) -> JobRecord:
 @jobs_app.command("list")
 def jobs_list(
     status: JobStatus | None = typer.Option(None, help="Only this status."),
-    limit: int = typer.Option(20),
+    limit: int = typer.Option(20, min=1, max=1000, help="Most jobs listed."),
 ) -> None:
     with opened() as c:
         jobs = c.jobs.list(status=status, limit=limit)

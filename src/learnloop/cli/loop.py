@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +10,16 @@ import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from learnloop.cli.common import console, emit_json, opened, out
+from learnloop.cli.common import (
+    console,
+    emit_json,
+    json_objects,
+    opened,
+    out,
+    read_text,
+    say_error,
+    validated,
+)
 from learnloop.cli.jobs import dataset_app, ensure_worker, follow_job
 from learnloop.core.auth import LOCAL_OPERATOR
 from learnloop.core.feedback import MAX_BATCH, FeedbackIn
@@ -25,26 +33,27 @@ ACTOR = LOCAL_OPERATOR.name
 
 @feedback_app.command("import")
 def feedback_import(
-    file: Path = typer.Argument(..., help="JSON Lines: one feedback event per line."),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSON Lines: one feedback event per line."
+    ),
     batch: int = typer.Option(5_000, min=1, max=MAX_BATCH, help="Events per transaction."),
 ) -> None:
     """Validate every line first (all or nothing), then store the events in batches with a
     progress bar. Lines with an idempotency key already stored are skipped."""
     events: list[FeedbackIn] = []
     problems: list[str] = []
-    with file.open() as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                events.append(FeedbackIn.model_validate_json(line))
-            except ValidationError as e:
-                for err in e.errors():
-                    loc = ".".join(str(p) for p in err["loc"])
-                    problems.append(f"line {n}: {loc or '<event>'}: {err['msg']}")
+    for n, line in enumerate(read_text(file, "file").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(FeedbackIn.model_validate_json(line))
+        except ValidationError as e:
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(f"line {n}: {loc or '<event>'}: {err['msg']}")
     if problems:
         for p in problems[:20]:
-            console.print(f"[bold red]error:[/] {p}")
+            say_error(p)
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         noun = "problem" if len(problems) == 1 else "problems"
         console.print(f"{len(problems)} {noun}{more}; nothing was stored")
@@ -91,20 +100,28 @@ def dataset_from_feedback(
     validation report, optional privacy transforms, lineage)."""
     privacy = None
     if k or l_div or qi or sensitive or drop:
-        privacy = PrivacySpec(
-            k=k,
-            l=l_div,
-            quasi_identifiers=qi or [],
-            sensitive=sensitive or [],
-            drop_columns=drop or [],
+        privacy = validated(
+            PrivacySpec,
+            {
+                "k": k,
+                "l": l_div,
+                "quasi_identifiers": qi or [],
+                "sensitive": sensitive or [],
+                "drop_columns": drop or [],
+            },
+            {"l": "--l", "quasi_identifiers": "--qi", "drop_columns": "--drop"},
         )
-    request = LoopDatasetRequest(
-        model=model,
-        name=name,
-        since=since,
-        until=until,
-        valid_fraction=valid_fraction,
-        privacy=privacy,
+    request = validated(
+        LoopDatasetRequest,
+        {
+            "model": model,
+            "name": name,
+            "since": since,
+            "until": until,
+            "valid_fraction": valid_fraction,
+            "privacy": privacy,
+        },
+        {"model": "model"},
     )
     with opened() as c:
         record, report = c.dataset_builder.build(request, actor=ACTOR)
@@ -148,16 +165,18 @@ def dataset_synthesize(
 @dataset_app.command("dp-release")
 def dataset_dp_release(
     dataset_id: str,
-    queries: Path = typer.Argument(..., help="JSON list of queries (kind, column, bounds, ε…)."),
+    queries: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="JSON list of queries (kind, column, bounds, ε…).",
+    ),
     seed: int | None = typer.Option(None),
 ) -> None:
     """Differentially private aggregates, charged to the snapshot's ε budget."""
+    parsed = json_objects(read_text(queries, "queries"), "queries", single=False)
     with opened() as c:
-        emit_json(
-            c.dp_releases.release(
-                dataset_id, json.loads(queries.read_text()), seed=seed, actor=ACTOR
-            )
-        )
+        emit_json(c.dp_releases.release(dataset_id, parsed, seed=seed, actor=ACTOR))
 
 
 @al_app.command("select")

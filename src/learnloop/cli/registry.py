@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from learnloop.cli.common import console, emit_json, opened, out
+from learnloop.cli.common import emit_json, json_objects, opened, out, say_error
 from learnloop.core.auth import LOCAL_OPERATOR
 from learnloop.core.datasets import read_table
 
@@ -115,22 +114,21 @@ def alias_at(model: str, alias: str, when: datetime) -> None:
 
 def predict(
     model: str = typer.Argument(..., help="Registered model name."),
-    input: str | None = typer.Option(None, "--input", "-i", help="One JSON object or a list."),
-    file: Path | None = typer.Option(None, "--file", "-f", help="CSV/Parquet of inputs."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="One JSON object, or a JSON list of objects."
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", "-f", exists=True, dir_okay=False, help="CSV/Parquet of inputs."
+    ),
     alias: str | None = typer.Option(None, help="Alias to serve (default: the deployment)."),
     version: str | None = typer.Option(None, help="Explicit version."),
 ) -> None:
     """Predict locally with a registered version (champion by default)."""
     if (input is None) == (file is None):
-        console.print("[bold red]error:[/] give exactly one of --input or --file")
+        say_error("give exactly one of --input or --file")
         raise typer.Exit(2)
     if input is not None:
-        try:
-            parsed = json.loads(input)
-        except json.JSONDecodeError as e:
-            console.print(f"[bold red]error:[/] --input is not JSON: {e}")
-            raise typer.Exit(2) from None
-        rows = parsed if isinstance(parsed, list) else [parsed]
+        rows = json_objects(input, "--input")
     else:
         assert file is not None
         rows = read_table(file).to_dict(orient="records")

@@ -43,13 +43,15 @@ def run_server(
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="Port."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port."),
     workers: int | None = typer.Option(None, help="Job worker threads (default from settings)."),
     processes: int | None = typer.Option(
         None, help="HTTP server processes (default LEARNLOOP_API__PROCESSES, 1)."
     ),
     grpc_port: int | None = typer.Option(
         None,
+        min=0,
+        max=65535,
         help="Also serve the Open Inference Protocol over gRPC on this port "
         "(default: LEARNLOOP_GRPC__PORT when set, else no gRPC).",
     ),
@@ -175,7 +177,7 @@ DEMO_DATA = Path("../shared/datasets/predictive-maintenance/ai4i2020/ai4i2020.cs
 
 def demo(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="Port."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port."),
     data: Path = typer.Option(
         Path(os.environ.get("LEARNLOOP_DEMO_DATA", str(DEMO_DATA))), help="AI4I 2020 CSV."
     ),

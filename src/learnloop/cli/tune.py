@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from learnloop.cli.common import console, emit_json, opened, out, parse_params
+from learnloop.cli.common import (
+    console,
+    emit_json,
+    json_object,
+    opened,
+    out,
+    parse_params,
+    say_error,
+    validated,
+)
 from learnloop.cli.jobs import ACTOR, ensure_worker, follow_job
 from learnloop.core.records import JobStatus
 from learnloop.loop.tuning import TuneRequest
@@ -16,7 +24,9 @@ from learnloop.loop.tuning import TuneRequest
 def tune(
     family: str = typer.Argument(..., help="Family, e.g. tabular."),
     model: str = typer.Option(..., "--model", "-m", help="Registered model name."),
-    data: Path | None = typer.Option(None, "--data", "-d", help="File to import and tune on."),
+    data: Path | None = typer.Option(
+        None, "--data", "-d", exists=True, dir_okay=False, help="File to import and tune on."
+    ),
     dataset_id: str | None = typer.Option(None, help="An imported dataset instead of --data."),
     target: str | None = typer.Option(None, help="Target column."),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Fixed param key=value."),
@@ -36,16 +46,12 @@ def tune(
 ) -> None:
     """Search hyperparameters (Optuna; Ray Tune when LEARNLOOP_RAY__ADDRESS is set)."""
     if (data is None) == (dataset_id is None):
-        console.print("[bold red]error:[/] give exactly one of --data and --dataset-id")
+        say_error("give exactly one of --data and --dataset-id")
         raise typer.Exit(2)
     params = parse_params(param)
     if target:
         params["target"] = target
-    try:
-        raw_space = json.loads(space) if space else None
-    except json.JSONDecodeError as e:
-        console.print(f"[bold red]error:[/] --space is not JSON: {e}")
-        raise typer.Exit(2) from None
+    raw_space = json_object(space, "--space") if space else None
     with opened() as c:
         if data is not None:
             record = c.datasets.import_file(data, family=family, params=params, actor=ACTOR)
@@ -53,7 +59,8 @@ def tune(
             dataset_id = record.id
         assert dataset_id is not None
         request = c.tuning.validate(
-            TuneRequest.model_validate(
+            validated(
+                TuneRequest,
                 {
                     "family": family,
                     "model": model,
@@ -70,7 +77,15 @@ def tune(
                     "warm_start": warm_start,
                     "register_best": register,
                     "alias": alias,
-                }
+                },
+                {
+                    "family": "family",
+                    "params": "--param",
+                    "n_trials": "--trials",
+                    "study_name": "--study",
+                    "timeout_s": "--timeout",
+                    "register_best": "--register",
+                },
             )
         )
         job = c.jobs.submit("tune", request.model_dump(), actor=ACTOR)
