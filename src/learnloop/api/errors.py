@@ -1,17 +1,21 @@
 """The one table from learnloop errors to HTTP, and the error body every route returns.
 
 Body: ``{"error": {"type": "...", "message": "...", "issues": [{"loc": "...", "message": "..."}]},
-"request_id": "..."}``.
+"request_id": "..."}``, described for the OpenAPI schema by :class:`ErrorBody`. A 405 carries
+``Allow`` with every method the path answers.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import get_route_path
 
 from learnloop.core import errors as e
 from learnloop.logs import request_id_var
@@ -29,6 +33,36 @@ STATUS: list[tuple[type[e.LearnloopError], int]] = [
     (e.TrainingError, 500),
     (e.LearnloopError, 500),
 ]
+
+
+class ErrorIssue(BaseModel):
+    """One offending field."""
+
+    loc: str = Field(description="Field path: `body.inputs.0.age`, `query.limit`, a column.")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(
+        description="The error class: `NotFound`, `Conflict`, `InvalidInput`, `Unauthorized`, "
+        "`Forbidden`, `MissingDependency`, `StorageError`, `PayloadTooLarge`, `HTTPError`, "
+        "`InternalError`, …"
+    )
+    message: str
+    issues: list[ErrorIssue] = Field(description="One entry per offending field (may be empty).")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of the API (the OIP v2 routes excepted)."""
+
+    error: ErrorDetail
+    request_id: str = Field(description="The request's `X-Request-ID`, also in the logs.")
+
+
+class OipErrorBody(BaseModel):
+    """The Open Inference Protocol's error body, answered by the ``/v2`` routes."""
+
+    error: str
 
 
 def status_of(error: e.LearnloopError) -> int:
@@ -66,4 +100,28 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "PayloadTooLarge" if exc.status_code == 413 else "HTTPError"
-        return JSONResponse(error_body(kind, str(exc.detail)), exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+        return JSONResponse(error_body(kind, str(exc.detail)), exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path (the router's own
+    405 names only the methods of the first route that matched the path)."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in flat_routes(request.app):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def flat_routes(app: FastAPI) -> list[Any]:
+    """The app's routes with included routers opened up (each with its full path)."""
+    try:  # recent FastAPI keeps an included router as one branch of the app's routes
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI copies the routes in, flat
+        return list(app.routes)
+    return list(iter_route_contexts(app.routes))
