@@ -20,6 +20,7 @@ from learnloop.api.observability import (
     RequestMiddleware,
     registry_versions,
 )
+from learnloop.api.openapi import install_openapi
 from learnloop.api.routes import (
     active_learning,
     admin,
@@ -90,6 +91,8 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         version=__version__,
         description="Self-hosted continuous-learning ML service.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_openapi
+        redoc_url=None,
         # learnloop exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks would
         # look up the global providers (environment reads) on every request
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -131,6 +134,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         app.include_router(module.router)
     for module in family_apis:
         app.include_router(module.router)
+    install_openapi(app)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_body_bytes=container.settings.api.max_body_bytes
     )

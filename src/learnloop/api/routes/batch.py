@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from learnloop.api.errors import ErrorBody
 from learnloop.api.schemas import JobResponse
 from learnloop.api.security import Predictor, container_of
 from learnloop.core.auth import Principal
@@ -52,7 +53,20 @@ def status(job_id: str, request: Request, principal: Principal = Predictor) -> J
     return _batch_job(request, job_id)
 
 
-@router.get("/{job_id}/results")
+@router.get(
+    "/{job_id}/results",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The results file, in the format the job was submitted with.",
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("text/csv", "application/vnd.apache.parquet")
+            },
+        },
+        409: {"description": "The job has not succeeded (yet).", "model": ErrorBody},
+    },
+)
 def results(job_id: str, request: Request, principal: Principal = Predictor) -> FileResponse:
     job = _batch_job(request, job_id)
     path = container_of(request).batch.results_path(job_id)

@@ -22,7 +22,26 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 FORMATS = {"csv": ".csv", "parquet": ".parquet", "tsv": ".tsv"}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The table, in the format the `format` query names (the body's "
+            "content type is not read).",
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in (
+                    "text/csv",
+                    "text/tab-separated-values",
+                    "application/vnd.apache.parquet",
+                    "application/octet-stream",
+                )
+            },
+        }
+    },
+)
 async def import_dataset(
     request: Request,
     family: str = Query(description="Family whose schema the data must fit."),

@@ -38,7 +38,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses={200: {"model": dict[str, Any], "description": "A duplicate, not stored again."}},
+)
 async def send_feedback(
     event: FeedbackIn, request: Request, response: Response, principal: Principal = Ingester
 ) -> dict[str, Any]:

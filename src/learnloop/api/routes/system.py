@@ -21,7 +21,28 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/v1/ready", tags=["system"])
+_READY = {
+    "type": "object",
+    "properties": {"ready": {"type": "boolean"}, "checks": {"type": "object"}},
+    "required": ["ready", "checks"],
+}
+
+
+@router.get(
+    "/v1/ready",
+    tags=["system"],
+    responses={
+        200: {"content": {"application/json": {"schema": _READY}}},
+        503: {
+            "description": "Not ready (or a store failed while checking the key).",
+            "content": {
+                "application/json": {
+                    "schema": {"anyOf": [_READY, {"$ref": "#/components/schemas/ErrorBody"}]}
+                }
+            },
+        },
+    },
+)
 def ready(request: Request, principal: Principal = Reader) -> JSONResponse:
     """Readiness: the database answers and is migrated; workers are alive."""
     c = container_of(request)

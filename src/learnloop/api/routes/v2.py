@@ -41,6 +41,7 @@ from learnloop.api.oip import (
     tensor_from_raw,
     tensor_from_values,
 )
+from learnloop.api.openapi import BINARY, inline_schema
 from learnloop.api.security import Predictor
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, LearnloopError
@@ -119,6 +120,47 @@ async def body_of(request: Request) -> bytes:
     return await request.body()
 
 
+def _not_ready(*names: str) -> dict[int | str, dict[str, Any]]:
+    """The 503 of a readiness route: its ``ready: false`` body, or the protocol's error body
+    when a store fails."""
+    fields: dict[str, Any] = {name: {"type": "string"} for name in names}
+    fields["ready"] = {"type": "boolean"}
+    body = {"type": "object", "properties": fields, "required": [*names, "ready"]}
+    schema = {"anyOf": [body, {"$ref": "#/components/schemas/OipErrorBody"}]}
+    content = {"application/json": {"schema": schema}}
+    return {503: {"description": "Not ready.", "content": content}}
+
+
+_INFER_DOCS: dict[str, Any] = {
+    "responses": {
+        200: {
+            "description": "Outputs as JSON, or (when the request asks for binary outputs) a "
+            "JSON header of `Inference-Header-Content-Length` bytes followed by the raw "
+            "output bytes.",
+            "content": {"application/octet-stream": {"schema": BINARY}},
+            "headers": {
+                "Inference-Header-Content-Length": {
+                    "description": "Length of the JSON header (binary answers only).",
+                    "schema": {"type": "integer"},
+                }
+            },
+        }
+    },
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "description": "JSON tensors, or Triton's binary tensor data extension: a JSON "
+            "header of `Inference-Header-Content-Length` bytes followed by the raw bytes of "
+            "every input whose `parameters` give a `binary_data_size`.",
+            "content": {
+                "application/json": {"schema": inline_schema(InferRequest)},
+                "application/octet-stream": {"schema": BINARY},
+            },
+        }
+    },
+}
+
+
 # -- health ---------------------------------------------------------------------------------------
 
 
@@ -128,21 +170,21 @@ def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=_not_ready())
 def ready(request: Request) -> JSONResponse:
     """The database answers and is migrated (503 otherwise). Needs no key."""
     ok = plane_of(request).server_ready()
     return JSONResponse({"ready": ok}, 200 if ok else 503)
 
 
-@router.get("/models/{name}/ready")
+@router.get("/models/{name}/ready", responses=_not_ready("name"))
 def model_ready(name: str, request: Request) -> JSONResponse:
     """The versions the model's deployment serves load (503 otherwise). Needs no key."""
     ok = plane_of(request).model_ready(name)
     return JSONResponse({"name": name, "ready": ok}, 200 if ok else 503)
 
 
-@router.get("/models/{name}/versions/{version}/ready")
+@router.get("/models/{name}/versions/{version}/ready", responses=_not_ready("name", "version"))
 def version_ready(name: str, version: str, request: Request) -> JSONResponse:
     """The version loads (503 otherwise). Needs no key."""
     ok = plane_of(request).model_ready(name, version)
@@ -191,7 +233,7 @@ def _spec(spec: TensorSpec) -> dict[str, Any]:
 # -- infer ----------------------------------------------------------------------------------------
 
 
-@router.post("/models/{name}/infer")
+@router.post("/models/{name}/infer", **_INFER_DOCS)
 def infer(
     name: str, request: Request, body: bytes = Depends(body_of), principal: Principal = Predictor
 ) -> Response:
@@ -199,7 +241,7 @@ def infer(
     return _infer(plane_of(request), name, None, request, body)
 
 
-@router.post("/models/{name}/versions/{version}/infer")
+@router.post("/models/{name}/versions/{version}/infer", **_INFER_DOCS)
 def infer_version(
     name: str,
     version: str,
