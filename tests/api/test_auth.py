@@ -210,7 +210,7 @@ def test_revoking_an_unknown_key_is_404(served: Served) -> None:
 def test_creating_a_key_with_an_unknown_role_is_422(served: Served) -> None:
     response = served.client.post("/v1/keys", json={"role": "root"}, headers=served.auth())
     assert response.status_code == 422
-    assert response.json()["error"]["issues"][0]["loc"] == "role"
+    assert response.json()["error"]["issues"][0]["loc"] == "body.role"
 
 
 def test_health_needs_no_key(served: Served) -> None:

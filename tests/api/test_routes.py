@@ -268,7 +268,7 @@ def test_an_invalid_alias_name_is_422(served: Served) -> None:
         f"/v1/models/{served.model}/aliases/9lives", json={"version": "1"}, headers=served.auth()
     )
     assert response.status_code == 422
-    assert issue_locs(response) == ["alias"]
+    assert issue_locs(response) == ["path.alias"]
 
 
 def test_rollback_and_alias_at_a_point_in_time(
@@ -565,7 +565,7 @@ def test_uploading_with_a_target_that_is_not_a_column_is_422(
 
 @pytest.mark.parametrize(
     ("query", "loc"),
-    [({"format": "xlsx"}, "format"), ({"params": "{target"}, "params")],
+    [({"format": "xlsx"}, "query.format"), ({"params": "{target"}, "params")],
     ids=["unknown-format", "params-not-json"],
 )
 def test_a_bad_upload_query_is_422(

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound
+from learnloop.core.identifiers import ALIAS_RE, MODEL_RE, check_version
 from learnloop.core.records import RETRAIN_TAG, AliasEvent, ModelRecord, VersionRecord
 from learnloop.core.stores import AliasHistory, AliasMove, AuditLog
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+NAME_RE = MODEL_RE  # the shapes live in core/identifiers.py (shared with every transport)
 
 
 class TrainingRun(Protocol):
@@ -145,7 +145,7 @@ class RegistryService:
         return self.registry.list_models()
 
     def get_version(self, model: str, version: str) -> VersionRecord:
-        return self.registry.get_version(model, version)
+        return self.registry.get_version(model, check_version(version))
 
     def list_versions(self, model: str) -> list[VersionRecord]:
         self.registry.get_model(model)
@@ -212,7 +212,7 @@ class RegistryService:
         returned unchanged — its ``to_version`` is ``version``, and its ``id`` tells a client
         that nothing new happened."""
         check_name("alias", alias, ALIAS_RE)
-        self.registry.get_version(model, version)  # NotFound for a missing version
+        self.registry.get_version(model, check_version(version))  # NotFound for a missing one
 
         def plan(stack: list[str], actual: str | None) -> AliasMove | None:
             if actual == version:

@@ -31,8 +31,9 @@ import pandas as pd
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue, NotFound
 from learnloop.core.family import REPLAY_COLUMN, AnyFamily
+from learnloop.core.identifiers import ALIAS_RE
 from learnloop.core.records import VersionRecord
-from learnloop.core.registry import ALIAS_RE, RegistryService
+from learnloop.core.registry import RegistryService
 
 ALIAS_PREFIX = "alias:"
 HOLDOUT_FRACTION = 0.2

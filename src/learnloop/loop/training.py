@@ -26,9 +26,9 @@ from learnloop.core.catalog import FamilyCatalog
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.family import AnyFamily, issues_of
-from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Text
+from learnloop.core.identifiers import ALIAS_RE, AliasName, ModelName, ObjectId, Text
 from learnloop.core.jobs import JobContext
-from learnloop.core.registry import ALIAS_RE, RegistryService, check_name
+from learnloop.core.registry import RegistryService, check_name
 from learnloop.loop.incremental import (
     WarmStart,
     check_warm_start,
