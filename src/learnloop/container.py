@@ -22,6 +22,7 @@ from learnloop.core.experiments import OutcomeSource
 from learnloop.core.feedback import FeedbackCommitter
 from learnloop.core.jobs import JobHandler, JobRunner, JobService, RunnerConfig
 from learnloop.core.ledger import LedgerWriter, PredictionStore
+from learnloop.core.paths import FileRoots
 from learnloop.core.registry import RegistryService
 from learnloop.core.rollout import DeploymentService
 from learnloop.core.serving import ServingConfig, ServingEngine, ServingMetrics
@@ -81,6 +82,7 @@ class Container:
         if self._opened:
             return self
         self.settings.home.mkdir(parents=True, exist_ok=True)
+        (self.settings.home / "imports").mkdir(exist_ok=True)  # the default import folder
         if self._migrate:
             before, after = self.db.migrate()
             if before != after:
@@ -380,8 +382,13 @@ class Container:
     @cached_property
     def batch(self) -> BatchService:
         return BatchService(
-            self.serving, self.registry, self.datasets, self.settings.home / "batch"
+            self.serving, self.registry, self.datasets, self.settings.home / "batch", self.files
         )
+
+    @cached_property
+    def files(self) -> FileRoots:
+        """Where files named in requests must lie (``files.import_roots``)."""
+        return FileRoots(self.settings.import_roots)
 
     @cached_property
     def job_handlers(self) -> dict[str, JobHandler]:

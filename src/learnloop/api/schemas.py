@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from learnloop.api.redact import redact
-from learnloop.core.identifiers import AliasName, Priority, SubjectId, Version
+from learnloop.core.identifiers import AliasName, ModelName, Priority, SubjectId, Text, Version
 from learnloop.core.limits import (
     MAX_FEATURES,
     MAX_NAME_CHARS,
@@ -34,9 +34,9 @@ class Strict(BaseModel):
 
 
 class CreateModelRequest(Strict):
-    name: str
-    family: str
-    description: str = ""
+    name: ModelName
+    family: Text
+    description: str = Field("", max_length=4096)
 
 
 class ModelResponse(BaseModel):
@@ -135,8 +135,8 @@ class DatasetResponse(BaseModel):
 
 
 class SubmitJobRequest(Strict):
-    kind: str = Field(description="Job kind, e.g. `train`.")
-    payload: dict[str, Any] = Field(default_factory=dict)
+    kind: Text = Field(description="Job kind, e.g. `train`.")
+    payload: dict[str, Any] = Field(default_factory=dict, max_length=256)
     priority: Literal["high", "normal", "low"] | Priority = "normal"
     max_attempts: int | None = Field(
         None, ge=1, le=20, description="Default: the `jobs.max_attempts` setting."
@@ -205,7 +205,9 @@ def _bounded_input(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-PredictInput = Annotated[dict[str, Any], AfterValidator(_bounded_input)]
+PredictInput = Annotated[
+    dict[str, Any], Field(max_length=MAX_FEATURES), AfterValidator(_bounded_input)
+]
 
 
 class PredictRequest(Strict):
@@ -239,8 +241,8 @@ class PredictResponse(BaseModel):
 
 
 class CreateKeyRequest(Strict):
-    role: str
-    name: str = ""
+    role: Literal["admin", "operator", "ingest", "reader"]
+    name: str = Field("", max_length=128)
 
 
 class KeyResponse(BaseModel):

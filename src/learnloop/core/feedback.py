@@ -44,6 +44,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from learnloop.core.errors import Conflict, StorageError
+from learnloop.core.identifiers import ModelName
 from learnloop.core.ids import new_id
 from learnloop.core.limits import (
     MAX_ATTRIBUTES_BYTES,
@@ -78,7 +79,7 @@ class FeedbackIn(BaseModel):
     subject_id: Identifier | None = Field(
         None, validate_default=True, description="Who it is about (no control characters)."
     )
-    model: Identifier | None = None
+    model: ModelName | None = None
     value: Any = Field(
         None,
         validate_default=True,
@@ -105,6 +106,7 @@ class FeedbackIn(BaseModel):
     )
     attributes: dict[str, Any] | None = Field(
         None,
+        max_length=MAX_ATTRIBUTES_KEYS,
         description=f"Extra fields: at most {MAX_ATTRIBUTES_KEYS} keys, "
         f"{MAX_ATTRIBUTES_BYTES // 1024} KiB as JSON.",
     )

@@ -11,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from learnloop.api.errors import ErrorBody
 from learnloop.api.schemas import JobResponse
 from learnloop.api.security import Predictor, container_of
-from learnloop.core.auth import Principal
+from learnloop.core.auth import Permission, Principal
 from learnloop.core.errors import Conflict, NotFound
+from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Version
+from learnloop.core.paths import MAX_PATH_CHARS
 
 router = APIRouter(prefix="/v1/batch", tags=["batch"])
 
@@ -20,11 +22,17 @@ router = APIRouter(prefix="/v1/batch", tags=["batch"])
 class BatchSubmitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str
-    dataset_id: str | None = Field(None, description="A dataset snapshot to predict.")
-    path: str | None = Field(None, description="A CSV/Parquet file readable by the server.")
-    version: str | None = None
-    alias: str | None = None
+    model: ModelName
+    dataset_id: ObjectId | None = Field(None, description="A dataset snapshot to predict.")
+    path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PATH_CHARS,
+        description="A CSV/Parquet file inside the server's import folders (`files.import_roots`; "
+        "relative paths start at the first). Operators and admins only.",
+    )
+    version: Version | None = None
+    alias: AliasName | None = None
     format: Literal["parquet", "csv"] = "parquet"
     chunk_size: int = Field(5_000, ge=1, le=1_000_000)
     priority: Literal["high", "normal", "low"] = "normal"
@@ -35,6 +43,8 @@ def submit(
     body: BatchSubmitRequest, request: Request, principal: Principal = Predictor
 ) -> JobResponse:
     c = container_of(request)
+    if body.path is not None:  # reading server files is an operator's act, not a client's
+        principal.require(Permission.WRITE)
     payload = body.model_dump(exclude={"priority"})
     c.batch.parse(payload)
     job = c.jobs.submit("batch_predict", payload, priority=body.priority, actor=principal.name)
@@ -49,7 +59,7 @@ def _batch_job(request: Request, job_id: str) -> JobResponse:
 
 
 @router.get("/{job_id}")
-def status(job_id: str, request: Request, principal: Principal = Predictor) -> JobResponse:
+def status(job_id: ObjectId, request: Request, principal: Principal = Predictor) -> JobResponse:
     return _batch_job(request, job_id)
 
 
@@ -67,7 +77,7 @@ def status(job_id: str, request: Request, principal: Principal = Predictor) -> J
         409: {"description": "The job has not succeeded (yet).", "model": ErrorBody},
     },
 )
-def results(job_id: str, request: Request, principal: Principal = Predictor) -> FileResponse:
+def results(job_id: ObjectId, request: Request, principal: Principal = Predictor) -> FileResponse:
     job = _batch_job(request, job_id)
     path = container_of(request).batch.results_path(job_id)
     if job.status != "succeeded" or path is None:

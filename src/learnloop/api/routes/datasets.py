@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,7 @@ from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.datasets import read_table
 from learnloop.core.errors import InvalidInput, Issue
+from learnloop.core.identifiers import Finite, ObjectId, Seed, Text
 from learnloop.loop.dataset_builder import LoopDatasetRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -44,11 +45,15 @@ FORMATS = {"csv": ".csv", "parquet": ".parquet", "tsv": ".tsv"}
 )
 async def import_dataset(
     request: Request,
-    family: str = Query(description="Family whose schema the data must fit."),
-    name: str = Query(description="Dataset name."),
-    format: str = Query("csv", description="Body format: csv, tsv or parquet."),
-    params: str | None = Query(None, description="Family params as JSON (e.g. the target)."),
-    subject_column: str | None = Query(
+    family: Annotated[Text, Query(description="Family whose schema the data must fit.")],
+    name: Annotated[Text, Query(description="Dataset name.")],
+    format: Literal["csv", "tsv", "parquet"] = Query(
+        "csv", description="Body format: csv, tsv or parquet."
+    ),
+    params: str | None = Query(
+        None, max_length=4_096, description="Family params as JSON (e.g. the target)."
+    ),
+    subject_column: Text | None = Query(
         None, description="Column of subject ids (makes the snapshot reachable by erasure)."
     ),
     principal: Principal = Writer,
@@ -94,29 +99,29 @@ class DpQueryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["count", "sum", "mean", "histogram"]
-    column: str | None = None
-    bounds: tuple[float, float] | None = None
-    bins: list[Any] | None = None
-    epsilon: float = Field(0.1, gt=0)
+    column: Text | None = None
+    bounds: tuple[Finite, Finite] | None = None
+    bins: list[Any] | None = Field(None, max_length=10_000)
+    epsilon: float = Field(0.1, gt=0, le=1_000)
     delta: float = Field(0.0, ge=0, lt=1)
     mechanism: Literal["laplace", "gaussian"] = "laplace"
-    where: dict[str, Any] | None = None
+    where: dict[Text, Any] | None = Field(None, max_length=64)
 
 
 class DpReleaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queries: list[DpQueryIn] = Field(..., min_length=1, max_length=100)
-    seed: int | None = None
+    seed: Seed | None = None
     epsilon_total: float | None = Field(
-        None, gt=0, description="The snapshot's total ε, fixed at its first release."
+        None, gt=0, le=1_000, description="The snapshot's total ε, fixed at its first release."
     )
     delta_total: float | None = Field(None, ge=0, lt=1)
 
 
 @router.post("/{dataset_id}/dp-release")
 def dp_release(
-    dataset_id: str, body: DpReleaseIn, request: Request, principal: Principal = Writer
+    dataset_id: ObjectId, body: DpReleaseIn, request: Request, principal: Principal = Writer
 ) -> dict[str, Any]:
     """Differentially private aggregates of a snapshot, charged to its ε/δ budget
     (sequential composition; all queries or none). 409 when the budget would be exceeded."""
@@ -133,7 +138,7 @@ def dp_release(
 
 @router.get("/{dataset_id}/privacy-budget")
 def privacy_budget(
-    dataset_id: str, request: Request, principal: Principal = Reader
+    dataset_id: ObjectId, request: Request, principal: Principal = Reader
 ) -> dict[str, Any]:
     c = container_of(request)
     c.datasets.get(dataset_id)
@@ -144,19 +149,21 @@ class SynthesizeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: int | None = Field(None, ge=1, le=10_000_000, description="Default: as many as real.")
-    seed: int = 0
-    conditions: dict[str, Any] | None = Field(None, description="Fixed categorical values.")
-    augment_target: str | None = Field(
+    seed: Seed = 0
+    conditions: dict[Text, Any] | None = Field(
+        None, max_length=256, description="Fixed categorical values."
+    )
+    augment_target: Text | None = Field(
         None, description="Edge-case augmentation: oversample rare classes of this column."
     )
     min_fraction: float = Field(0.2, gt=0, le=0.5)
     method: Literal["copula", "smote"] = "copula"
-    name: str | None = None
+    name: Text | None = None
 
 
 @router.post("/{dataset_id}/synthesize", status_code=202)
 def synthesize(
-    dataset_id: str, body: SynthesizeIn, request: Request, principal: Principal = Writer
+    dataset_id: ObjectId, body: SynthesizeIn, request: Request, principal: Principal = Writer
 ) -> dict[str, Any]:
     """Start a job that fits the family's synthesizer on the snapshot and writes a new
     snapshot marked synthetic, with a fidelity report in its manifest."""
@@ -170,13 +177,13 @@ def synthesize(
 
 @router.get("")
 def list_datasets(
-    request: Request, family: str | None = None, principal: Principal = Reader
+    request: Request, family: Text | None = None, principal: Principal = Reader
 ) -> list[DatasetResponse]:
     return [DatasetResponse.of(d) for d in container_of(request).datasets.list(family)]
 
 
 @router.get("/{dataset_id}")
 def get_dataset(
-    dataset_id: str, request: Request, principal: Principal = Reader
+    dataset_id: ObjectId, request: Request, principal: Principal = Reader
 ) -> DatasetResponse:
     return DatasetResponse.of(container_of(request).datasets.get(dataset_id))

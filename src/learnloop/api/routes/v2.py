@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -45,6 +45,7 @@ from learnloop.api.openapi import BINARY, inline_schema
 from learnloop.api.security import Predictor
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, LearnloopError
+from learnloop.core.identifiers import ModelName, Version
 
 log = logging.getLogger("learnloop.api")
 
@@ -85,25 +86,25 @@ router = APIRouter(prefix="/v2", tags=["inference (v2)"], route_class=OipRoute)
 
 
 class TensorRequest(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, max_length=256)
+    shape: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(max_length=16)
+    datatype: str = Field(max_length=16)
+    parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
     data: Any = None
 
 
 class RequestedOutput(BaseModel):
-    name: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, max_length=256)
+    parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
 
 
 class InferRequest(BaseModel):
     """``parameters`` may carry ``subject_id`` (sticky routing) and ``alias``."""
 
-    id: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[TensorRequest]
-    outputs: list[RequestedOutput] | None = None
+    id: str | None = Field(None, max_length=256)
+    parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    inputs: list[TensorRequest] = Field(max_length=1024)
+    outputs: list[RequestedOutput] | None = Field(None, max_length=1024)
 
 
 def plane_of(request: Request) -> InferenceDataPlane:
@@ -178,14 +179,14 @@ def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/models/{name}/ready", responses=_not_ready("name"))
-def model_ready(name: str, request: Request) -> JSONResponse:
+def model_ready(name: ModelName, request: Request) -> JSONResponse:
     """The versions the model's deployment serves load (503 otherwise). Needs no key."""
     ok = plane_of(request).model_ready(name)
     return JSONResponse({"name": name, "ready": ok}, 200 if ok else 503)
 
 
 @router.get("/models/{name}/versions/{version}/ready", responses=_not_ready("name", "version"))
-def version_ready(name: str, version: str, request: Request) -> JSONResponse:
+def version_ready(name: ModelName, version: Version, request: Request) -> JSONResponse:
     """The version loads (503 otherwise). Needs no key."""
     ok = plane_of(request).model_ready(name, version)
     return JSONResponse({"name": name, "version": version, "ready": ok}, 200 if ok else 503)
@@ -200,14 +201,16 @@ def server_metadata(request: Request, principal: Principal = Predictor) -> dict[
 
 
 @router.get("/models/{name}")
-def model_metadata(name: str, request: Request, principal: Principal = Predictor) -> dict[str, Any]:
+def model_metadata(
+    name: ModelName, request: Request, principal: Principal = Predictor
+) -> dict[str, Any]:
     """Inputs are the features of the version the deployment mainly serves."""
     return _metadata(plane_of(request), name, None)
 
 
 @router.get("/models/{name}/versions/{version}")
 def version_metadata(
-    name: str, version: str, request: Request, principal: Principal = Predictor
+    name: ModelName, version: Version, request: Request, principal: Principal = Predictor
 ) -> dict[str, Any]:
     return _metadata(plane_of(request), name, version)
 
@@ -235,7 +238,10 @@ def _spec(spec: TensorSpec) -> dict[str, Any]:
 
 @router.post("/models/{name}/infer", **_INFER_DOCS)
 def infer(
-    name: str, request: Request, body: bytes = Depends(body_of), principal: Principal = Predictor
+    name: ModelName,
+    request: Request,
+    body: bytes = Depends(body_of),
+    principal: Principal = Predictor,
 ) -> Response:
     """Infer through the model's deployment (routing, fallback, ledger)."""
     return _infer(plane_of(request), name, None, request, body)
@@ -243,8 +249,8 @@ def infer(
 
 @router.post("/models/{name}/versions/{version}/infer", **_INFER_DOCS)
 def infer_version(
-    name: str,
-    version: str,
+    name: ModelName,
+    version: Version,
     request: Request,
     body: bytes = Depends(body_of),
     principal: Principal = Predictor,
