@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 
+from learnloop.api.redact import redact
 from learnloop.core import errors as e
+from learnloop.core.serving import ModelUnavailable
 from learnloop.logs import request_id_var
 
 log = logging.getLogger("learnloop.api")
@@ -30,6 +32,7 @@ STATUS: list[tuple[type[e.LearnloopError], int]] = [
     (e.Forbidden, 403),
     (e.MissingDependency, 501),
     (e.StorageError, 503),
+    (ModelUnavailable, 503),  # every version of the chain failed: an outage, not a bug
     (e.TrainingError, 500),
     (e.LearnloopError, 500),
 ]
@@ -69,9 +72,25 @@ def status_of(error: e.LearnloopError) -> int:
     return next(code for cls, code in STATUS if isinstance(error, cls))
 
 
+MAX_ISSUES = 50
+MAX_MESSAGE_CHARS = 2_000
+
+
 def error_body(kind: str, message: str, issues: list[dict[str, str]] | None = None) -> dict:
+    """The error body: server paths redacted, at most ``MAX_ISSUES`` issues and a message of at
+    most ``MAX_MESSAGE_CHARS`` (a request with 10,000 bad rows gets a readable answer)."""
+    issues = issues or []
+    shown = [
+        {"loc": i["loc"][:200], "message": redact(i["message"][:500]) or ""}
+        for i in issues[:MAX_ISSUES]
+    ]
+    text = redact(message) or ""
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + f"… ({len(issues)} issues in all)"
+    if len(issues) > MAX_ISSUES:
+        shown.append({"loc": "", "message": f"and {len(issues) - MAX_ISSUES} more issues"})
     return {
-        "error": {"type": kind, "message": message, "issues": issues or []},
+        "error": {"type": kind, "message": text, "issues": shown},
         "request_id": request_id_var.get(),
     }
 
@@ -84,6 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if code >= 500:
             log.error("request failed", exc_info=exc)
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        if code == 503:
+            headers = {"Retry-After": "1"}  # an outage of a store or of every version
         return JSONResponse(
             error_body(type(exc).__name__, exc.message, issues), code, headers=headers
         )

@@ -35,9 +35,11 @@ from learnloop.api.oip import (
     tensor_from_raw,
     tensor_from_values,
 )
+from learnloop.api.redact import redact
 from learnloop.container import Container
 from learnloop.core import errors as e
 from learnloop.core.auth import LOCAL_OPERATOR, Permission, Principal
+from learnloop.core.serving import ModelUnavailable
 from learnloop.grpc import grpc_predict_v2_pb2 as pb
 from learnloop.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
@@ -51,6 +53,7 @@ STATUS: list[tuple[type[e.LearnloopError], grpc.StatusCode]] = [
     (e.Forbidden, grpc.StatusCode.PERMISSION_DENIED),
     (e.MissingDependency, grpc.StatusCode.UNIMPLEMENTED),
     (e.StorageError, grpc.StatusCode.UNAVAILABLE),
+    (ModelUnavailable, grpc.StatusCode.UNAVAILABLE),
     (e.LearnloopError, grpc.StatusCode.INTERNAL),
 ]
 """The one table from learnloop errors to gRPC status codes."""
@@ -91,7 +94,7 @@ def translated(method: Handler[R]) -> Handler[R]:
             code = status_of(error)
             if code is grpc.StatusCode.INTERNAL:
                 log.error("gRPC call failed", exc_info=error)
-            context.abort(code, error.message)
+            context.abort(code, redact(error.message[:2_000]) or "")
         except Exception as error:
             log.exception("gRPC call failed")
             context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")
