@@ -280,3 +280,16 @@ def test_an_unexpected_error_answers_500_in_the_error_shape(
         "error": {"type": "InternalError", "message": "internal server error", "issues": []},
         "request_id": "boom-1",
     }
+
+
+def test_the_access_log_names_routes_not_paths_with_subject_ids(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    subject = "alice@example.com"
+    with caplog.at_level("INFO", logger="learnloop.access"):
+        response = served.client.get(f"/v1/subjects/{subject}", headers=served.auth())
+    assert response.status_code == 200
+    lines = [r for r in caplog.records if r.name == "learnloop.access"]
+    assert lines and all(subject not in r.getMessage() for r in lines)
+    assert {getattr(r, "route", None) for r in lines} == {"/v1/subjects/{subject_id}"}
+    assert all(subject not in str(r.__dict__) for r in lines)

@@ -249,7 +249,10 @@ class RequestMiddleware:
                 await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
             except Exception:
                 # answer in the API's error shape (with the request id) instead of a plain 500
-                log.exception("unhandled error", extra={"path": scope["path"]})
+                log.exception(
+                    "unhandled error",
+                    extra={"route": getattr(scope.get("route"), "path", "<unmatched>")},
+                )
                 if status == 500 and not response_started:
                     await _send_json(send, 500, rid, _internal(rid))
                 else:
@@ -266,7 +269,9 @@ class RequestMiddleware:
                     "request",
                     extra={
                         "method": method,
-                        "path": scope["path"],
+                        # the route's template, not the path: paths carry subject and learner
+                        # ids, which must not outlive an erasure in the logs
+                        "route": template,
                         "status": status,
                         "ms": round(elapsed * 1000, 2),
                     },
