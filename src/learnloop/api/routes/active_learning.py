@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from learnloop.api.security import Ingester, Reader, Writer, container_of
+from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ModelName, ObjectId, Seed
 
@@ -23,7 +23,7 @@ class SelectIn(BaseModel):
     model: ModelName
     strategy: Strategy = "uncertainty"
     budget: int = Field(..., ge=1, le=10_000, description="How many predictions to queue.")
-    since: datetime | None = Field(None, description="Pool: predictions from this time on.")
+    since: Timestamp | None = Field(None, description="Pool: predictions from this time on.")
     pool_limit: int = Field(50_000, ge=1, le=1_000_000, description="Newest predictions read.")
     mix: dict[Strategy, Annotated[float, Field(ge=0, le=1)]] | None = Field(
         None,

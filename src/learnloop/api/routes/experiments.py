@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
 from learnloop.api.security import Reader, container_of
+from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.experiments import experiment_results
 from learnloop.core.identifiers import ModelName, Text
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 def results(
     model: ModelName,
     request: Request,
-    since: datetime | None = Query(None, description="Only predictions from this time on."),
+    since: Timestamp | None = Query(None, description="Only predictions from this time on."),
     control: Text | None = Query(None, description="Control arm (default: first serving arm)."),
     alpha: float = Query(0.05, gt=0, lt=0.5),
     limit: int = Query(200_000, ge=1, le=2_000_000, description="Newest predictions read."),

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 
 from learnloop.api.security import Ingester, Reader, container_of
+from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, NotFound
 from learnloop.core.feedback import FeedbackBatchIn, FeedbackIn, FeedbackRecord
@@ -83,7 +84,7 @@ def list_feedback(
     prediction_id: str | None = None,
     subject_id: str | None = None,
     model: str | None = None,
-    since: datetime | None = None,
+    since: Timestamp | None = None,
     limit: int = Query(100, ge=1, le=10_000),
     principal: Principal = Reader,
 ) -> list[dict[str, Any]]:
@@ -103,8 +104,8 @@ def feedback_metrics(
     request: Request,
     model: str | None = None,
     window: str = Query("24h", description="Length of the window ending at `until` (1h, 7d…)."),
-    since: datetime | None = Query(None, description="Window start (overrides `window`)."),
-    until: datetime | None = Query(None, description="Window end (default: now)."),
+    since: Timestamp | None = Query(None, description="Window start (overrides `window`)."),
+    until: Timestamp | None = Query(None, description="Window end (default: now)."),
     bucket: str = Query("1h", description="Width of the time-series buckets."),
     principal: Principal = Reader,
 ) -> dict[str, Any]:
@@ -128,8 +129,8 @@ def feedback_metrics(
 def labelled_examples(
     request: Request,
     model: str,
-    since: datetime | None = Query(None, description="Predictions made from this time on."),
-    until: datetime | None = Query(None, description="Predictions made before this time."),
+    since: Timestamp | None = Query(None, description="Predictions made from this time on."),
+    until: Timestamp | None = Query(None, description="Predictions made before this time."),
     limit: int = Query(10_000, ge=1, le=1_000_000),
     inputs: bool = Query(True, description="Include the prediction inputs."),
     principal: Principal = Reader,

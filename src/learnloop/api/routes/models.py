@@ -18,7 +18,9 @@ from learnloop.api.schemas import (
     VersionResponse,
 )
 from learnloop.api.security import Predictor, Reader, Writer, container_of
+from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
+from learnloop.core.errors import NotFound
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -75,24 +77,26 @@ def alias_at(
     name: str,
     alias: str,
     request: Request,
-    at: datetime | None = Query(None, description="Point in time (ISO 8601); default now."),
+    at: Timestamp | None = Query(None, description="Point in time; default now."),
     principal: Principal = Reader,
 ) -> AliasAtResponse:
-    """Which version ``alias`` pointed to at time ``at`` (from the alias history)."""
+    """Which version ``alias`` points to now, or pointed to at time ``at`` (from the alias
+    history). 404 when the model does not exist, when the alias is not set now, or (with
+    ``at``) when the alias was not set at that time."""
     registry = container_of(request).registry
-    registry.get_model(name)
     if at is None:
+        version = registry.resolve(name, alias)  # NotFound: the model, else model@alias
         return AliasAtResponse(
-            model=name,
-            alias=alias,
-            at=datetime.now().astimezone(),
-            version=registry.current(name, alias),
+            model=name, alias=alias, at=datetime.now().astimezone(), version=version
         )
-    if at.tzinfo is None:
-        at = at.astimezone()
-    return AliasAtResponse(
-        model=name, alias=alias, at=at, version=registry.version_at(name, alias, at)
-    )
+    registry.get_model(name)
+    version = registry.version_at(name, alias, at)
+    if version is None:
+        missing = NotFound("alias", f"{name}@{alias}")
+        missing.message = f"alias '{name}@{alias}' was not set at {at.isoformat()}"
+        missing.args = (missing.message,)
+        raise missing
+    return AliasAtResponse(model=name, alias=alias, at=at, version=version)
 
 
 @router.put("/{name}/aliases/{alias}")

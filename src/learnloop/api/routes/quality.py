@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from learnloop.api.routes.feedback import parse_duration
 from learnloop.api.security import Reader, Writer, container_of
+from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import Duration, ModelName, Text
 from learnloop.loop.quality import confidence_report, error_patterns
@@ -83,8 +84,8 @@ def check_confidence(
 def patterns(
     name: ModelName,
     request: Request,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     top: int = Query(5, ge=1, le=50),
     min_support: int = Query(5, ge=1, le=1_000_000_000),
     limit: int = Query(100_000, ge=1, le=1_000_000),

@@ -8,13 +8,13 @@ behaviour analysis and datasets from the stored answers.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.api.security import Ingester, Predictor, Reader, Writer, container_of
+from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import AliasName, ModelName, ObjectId, SubjectId, Text, Version
@@ -40,7 +40,7 @@ def _service(request: Request) -> KnowledgeTracingService:
 
 
 class AnswerIn(Attempt):
-    answered_at: datetime | None = Field(None, description="When it was answered (default now).")
+    answered_at: Timestamp | None = Field(None, description="When it was answered (default now).")
     idempotency_key: str | None = Field(None, max_length=200)
 
 
@@ -115,7 +115,7 @@ def post_answers(
 def reconcile_answers(
     model: ModelName,
     request: Request,
-    since: datetime | None = Query(None, description="Only predictions served since then."),
+    since: Timestamp | None = Query(None, description="Only predictions served since then."),
     limit: int = Query(100_000, ge=1, le=1_000_000),
     principal: Principal = Writer,
 ) -> dict[str, Any]:
