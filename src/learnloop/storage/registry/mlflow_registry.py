@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -28,6 +29,7 @@ FAMILY_TAG = "learnloop.family"
 ENTRY = Path(__file__).with_name("pyfunc.py")
 log = logging.getLogger(__name__)
 UPSERT_TRIES = 5
+ARTIFACTS_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # mlflow.environment_variables
 
 
 def _lost_upsert_race(error: BaseException) -> bool:
@@ -91,6 +93,10 @@ class MlflowModelRegistry:
         self._client: Any = None
         self._experiment_id: str | None = None
         self._lock = threading.Lock()
+        # MLflow draws a tqdm progress bar on stderr for every artifact download and upload,
+        # which lands in the CLI's output and the server's logs. It reads this switch from the
+        # environment on each transfer and has no other, so it is set here, once per adapter.
+        os.environ[ARTIFACTS_PROGRESS_BAR] = "false"
 
     # -- plumbing -------------------------------------------------------------------------------
 
