@@ -1,4 +1,5 @@
 # learnloop — two set-up commands on a fresh machine: `make demo` and `make test`.
+# `make demo PORT=8080` (or HOST=0.0.0.0) serves the demo elsewhere; `make serve` takes the same.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin

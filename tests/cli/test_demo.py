@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_cli import FEATURES, free_port
+from tests.cli.test_cli import FEATURES, free_port, run
 from tests.conftest import AI4I
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,7 @@ def test_demo_serves_a_champion_that_answers_with_the_printed_key(tmp_path: Path
         key = proc.stdout.readline().strip()
         output = "".join(lines)
         assert "succeeded" in output and "version 1 registered" in output
+        assert f"serving on http://127.0.0.1:{port} (another port: make demo PORT=" in output
         assert "predict via champion" in output and key in output  # the curl line uses it
         base = f"http://127.0.0.1:{port}"
         answer = httpx.post(
@@ -58,3 +60,16 @@ def test_demo_serves_a_champion_that_answers_with_the_printed_key(tmp_path: Path
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_demo_on_a_busy_port_says_how_to_choose_another(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path / "home", "demo", "--port", str(port), "--data", str(AI4I))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot serve on 127.0.0.1:{port}: Address already in use "
+        "(choose another port: make demo PORT=8080, or learnloop demo --port 8080)"
+    ]

@@ -7,6 +7,7 @@ follow it, point ``champion`` at the new version, and call predict with the prin
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import typer
 
-from learnloop.cli.common import console
+from learnloop.cli.common import console, say_error
 from learnloop.cli.server import run_server
 from learnloop.container import Container
 from learnloop.core.auth import LOCAL_OPERATOR
@@ -35,9 +36,11 @@ SAMPLE = {
 
 
 def run_demo(settings: Settings, host: str, port: int, data: Path) -> None:
-    if not data.exists():
-        console.print(f"[bold red]error:[/] demo data {data} not found (use --data)")
+    if not data.is_file():
+        what = "is a directory" if data.is_dir() else "not found"
+        say_error(f"demo data {data} {what} (use --data)")
         raise typer.Exit(1)
+    _check_port(host, port)
     container = Container(settings)
     try:
         container.open()
@@ -58,6 +61,11 @@ def _drive(host: str, port: int, key: str, data: Path, started: threading.Event)
         console.print("[bold red]server did not start[/]")
         return
     base = f"http://{host}:{port}"
+    console.print(
+        f"serving on {base} (another port: make demo PORT=8080, or learnloop demo --port 8080)",
+        soft_wrap=True,
+        highlight=False,
+    )
     headers = {"Authorization": f"Bearer {key}"}
     try:
         with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
@@ -116,6 +124,21 @@ def _drive(host: str, port: int, key: str, data: Path, started: threading.Event)
         f"admin key:\n{key}",
         flush=True,
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port something else listens on before a key is made and the server starts,
+    saying how to choose another."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            say_error(
+                f"cannot serve on {host}:{port}: {e.strerror or e} "
+                f"(choose another port: make demo PORT=8080, or learnloop demo --port 8080)"
+            )
+            raise typer.Exit(1) from None
 
 
 def _follow(client: httpx.Client, job_id: str) -> dict:
