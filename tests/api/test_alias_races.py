@@ -145,7 +145,7 @@ def test_deleting_an_alias_a_deployment_serves_is_409_naming_it(races: Served) -
     assert spare.status_code == 200, spare.text
     assert (spare.json()["action"], spare.json()["from_version"]) == ("delete", "2")
     gone = races.client.get(aliases(races, "spare"), headers=races.auth(Role.READER))
-    assert gone.json()["version"] is None
+    assert gone.status_code == 404, gone.text
     for alias in ("champion", "blue", "backup"):
         still = races.client.get(aliases(races, alias), headers=races.auth(Role.READER))
         assert still.json()["version"] is not None, alias

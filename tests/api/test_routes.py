@@ -116,12 +116,11 @@ def test_an_unknown_alias_is_404_naming_it(served: Served) -> None:
     )
     assert delete.status_code == 404
     assert f"{served.model}@nosuchalias" in delete.json()["error"]["message"]
-    # Asking where an unset alias points is not an error: it points nowhere.
     where = served.client.get(
         f"/v1/models/{served.model}/aliases/nosuchalias", headers=served.auth(Role.READER)
     )
-    assert where.status_code == 200
-    assert where.json()["version"] is None
+    assert where.status_code == 404
+    assert f"{served.model}@nosuchalias" in where.json()["error"]["message"]
 
 
 def test_an_unknown_job_is_404(served: Served) -> None:

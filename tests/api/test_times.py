@@ -93,6 +93,7 @@ def test_a_time_without_offset_is_read_in_the_server_zone() -> None:
     naive = adapter.validate_python("2024-05-01T12:00:00")
     assert naive == datetime(2024, 5, 1, 12).astimezone() and naive.tzinfo is not None
     assert adapter.validate_python("2024-05-01T12:00:00Z") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert adapter.validate_python("2024-05-01t12:00:00z") == datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert adapter.validate_python(" 2024-05-01 ") == datetime(2024, 5, 1).astimezone()
     assert adapter.validate_python(date(2024, 5, 1)) == datetime(2024, 5, 1).astimezone()
     for bad in ("0", 0, 1.5, None, "9999-12-31T23:59:59-14:00", "2024-05-01" + " " * MAX_LENGTH):

@@ -50,7 +50,7 @@ def parse_timestamp(value: object) -> datetime:
                 f"a number is not a timestamp: send ISO 8601, such as {EXAMPLE}",
             )
         try:
-            moment = datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows "t" and "z"
         except ValueError:
             raise PydanticCustomError(
                 "timestamp_parsing",
