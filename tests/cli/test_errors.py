@@ -64,6 +64,9 @@ MISTAKES: list[tuple[list[str], list[str]]] = [
     (["gdpr", "export", "s", "--out", "{missing}/x.json"], ["'--out'", "cannot write"]),
     (["dataset", "from-feedback", "m", "--valid-fraction", "5"], ["'--valid-fraction'"]),
     (["dataset", "from-feedback", "m", "--k", "1"], ["'--k'"]),
+    (["al", "select", "m", "--budget", "5", "--strategy", "best"], ["'--strategy'", "margin"]),
+    (["train", "tabular", "-d", "{list.yaml}", "-m", "m", "--priority", "top"], ["'--priority'"]),
+    (["feedback", "metrics", "--hours", "1e12"], ["'--hours'"]),
 ]
 
 

@@ -10,9 +10,18 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from learnloop.cli.common import console, emit_json, opened, out, parse_params, validated
+from learnloop.cli.common import (
+    console,
+    emit_json,
+    opened,
+    out,
+    parse_params,
+    usage_error,
+    validated,
+)
 from learnloop.container import Container
 from learnloop.core.auth import LOCAL_OPERATOR
+from learnloop.core.jobs import PRIORITIES
 from learnloop.core.records import JobRecord, JobStatus
 from learnloop.loop.training import TrainRequest
 
@@ -69,6 +78,8 @@ def train(
     follow: bool = typer.Option(True, help="Follow the job with a progress bar."),
 ) -> None:
     """Import DATA, submit a training job and follow it; the version lands in MLflow."""
+    if priority not in PRIORITIES:
+        usage_error("--priority", f"{priority!r}: use high, normal or low")
     params = parse_params(param)
     if target:
         params["target"] = target

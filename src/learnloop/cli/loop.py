@@ -18,12 +18,14 @@ from learnloop.cli.common import (
     out,
     read_text,
     say_error,
+    usage_error,
     validated,
 )
 from learnloop.cli.jobs import dataset_app, ensure_worker, follow_job
 from learnloop.core.auth import LOCAL_OPERATOR
 from learnloop.core.feedback import MAX_BATCH, FeedbackIn
 from learnloop.core.records import JobStatus
+from learnloop.loop.active_learning import STRATEGIES
 from learnloop.loop.dataset_builder import LoopDatasetRequest, PrivacySpec
 
 feedback_app = typer.Typer(help="Feedback events: import, metrics.", no_args_is_help=True)
@@ -74,7 +76,7 @@ def feedback_import(
 @feedback_app.command("metrics")
 def feedback_metrics(
     model: str | None = typer.Option(None, help="Only this model."),
-    hours: float = typer.Option(24, help="Window length in hours."),
+    hours: float = typer.Option(24, min=0.01, max=87_600, help="Window length in hours."),
 ) -> None:
     """Counts, rates and distributions per model/version/arm (JSON)."""
     from datetime import timedelta
@@ -182,12 +184,14 @@ def dataset_dp_release(
 @al_app.command("select")
 def al_select(
     model: str,
-    budget: int = typer.Option(..., help="How many predictions to queue."),
+    budget: int = typer.Option(..., min=1, max=10_000, help="How many predictions to queue."),
     strategy: str = typer.Option(
         "uncertainty", help="uncertainty, margin, entropy, diversity, mix or random."
     ),
 ) -> None:
     """Queue the unlabelled predictions most worth labelling."""
+    if strategy not in STRATEGIES:
+        usage_error("--strategy", f"{strategy!r}: use one of {', '.join(STRATEGIES)}")
     with opened() as c:
         result = c.active_learning.select(model, strategy, budget)
     out.print(f"pool {result['pool']}; queued {len(result['tasks'])} tasks ({strategy})")
