@@ -166,13 +166,13 @@ def parse_params(pairs: Sequence[str] | None, source: str = "--param") -> dict[s
 
 
 def validated(
-    model: type[M], data: Mapping[str, Any], options: Mapping[str, str] | None = None
+    schema: type[M], data: Mapping[str, Any], options: Mapping[str, str] | None = None
 ) -> M:
-    """``model`` built from what the command line gave; a field it refuses is a usage error
+    """``schema`` built from what the command line gave; a field it refuses is a usage error
     naming the option (``--valid-fraction``) or argument (``model``) that gave it: the one
     ``options`` maps the field to, else ``--`` and the field name with dashes."""
     try:
-        return model.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as e:
         names = dict(options or {})
         problems: dict[str, list[str]] = {}
