@@ -165,3 +165,26 @@ def test_a_named_version_that_does_not_exist_is_404_even_with_fallbacks(edge: Se
     assert r.status_code == 404, r.text
     r = edge.client.post(url, json={"inputs": edge.rows[:1], "version": "1"}, headers=edge.auth())
     assert r.status_code == 200 and r.json()["version"] == "1", r.text
+
+
+def test_true_and_false_are_not_numbers(edge: Served) -> None:
+    s, h = edge, edge.auth()
+    cases = [
+        (
+            "POST",
+            "/v1/active-learning/select",
+            {"model": MODEL, "budget": 1, "seed": False},
+            "seed",
+        ),
+        ("POST", f"/v1/datasets/{s.dataset_id}/synthesize", {"rows": 10, "seed": True}, "seed"),
+        (
+            "POST",
+            "/v1/jobs",
+            {"kind": "train", "payload": {}, "max_attempts": True},
+            "max_attempts",
+        ),
+    ]
+    for method, url, body, field in cases:
+        r = s.client.request(method, url, json=body, headers=h)
+        assert r.status_code == 422, (url, r.text)
+        assert any(loc.endswith(field) for loc in _issue_locs(r)), r.text

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from learnloop.api.redact import redact
 from learnloop.core.identifiers import AliasName, ModelName, Priority, SubjectId, Text, Version
+from learnloop.core.inputs import ClientModel
 from learnloop.core.limits import (
     MAX_FEATURES,
     MAX_NAME_CHARS,
@@ -29,7 +30,7 @@ from learnloop.core.records import (
 )
 
 
-class Strict(BaseModel):
+class Strict(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
 

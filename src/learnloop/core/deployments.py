@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from learnloop.core.errors import Conflict, InvalidInput, Issue
 from learnloop.core.family import issues_of
 from learnloop.core.identifiers import ALIAS_RE, VERSION_RE, AliasName, Version
+from learnloop.core.inputs import ClientModel
 
 Mode = Literal["single", "ab", "canary", "blue_green", "shadow"]
 BUCKETS = 10_000
@@ -37,7 +38,7 @@ MAX_TIMEOUT_MS = 600_000.0
 """The longest per-request model time limit a deployment may set (10 minutes)."""
 
 
-class Strict(BaseModel):
+class Strict(ClientModel):
     # every number finite and bounded: a stored spec is trusted by the engine on every request
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 

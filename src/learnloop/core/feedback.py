@@ -41,11 +41,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from learnloop.core.errors import Conflict, StorageError
 from learnloop.core.identifiers import ModelName
 from learnloop.core.ids import new_id
+from learnloop.core.inputs import ClientModel
 from learnloop.core.limits import (
     MAX_ATTRIBUTES_BYTES,
     MAX_ATTRIBUTES_KEYS,
@@ -69,7 +70,7 @@ Key = Annotated[str, Field(min_length=1), AfterValidator(no_control_characters)]
 """An id or key sent by a client: no control characters (lengths are set per field)."""
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(ClientModel):
     """One feedback event as clients send it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -205,7 +206,7 @@ def numeric_value(kind: str, value: Any, name: str | None = None) -> float | Non
     raise ValueError(f"type: unknown feedback type {kind!r}")
 
 
-class FeedbackBatchIn(BaseModel):
+class FeedbackBatchIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
     events: list[FeedbackIn] = Field(..., min_length=1, max_length=MAX_BATCH)
 

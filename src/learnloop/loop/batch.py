@@ -20,19 +20,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from learnloop.core.datasets import DatasetService, read_table
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.family import issues_of
 from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Version
+from learnloop.core.inputs import ClientModel
 from learnloop.core.jobs import JobContext
 from learnloop.core.paths import MAX_PATH_CHARS, FileRoots
 from learnloop.core.registry import RegistryService
 from learnloop.core.serving import ServingEngine
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName

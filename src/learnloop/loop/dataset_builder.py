@@ -28,11 +28,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import ModelName, Text
+from learnloop.core.inputs import ClientModel
 from learnloop.core.labels import LabelledExample
 from learnloop.core.records import DatasetRecord
 from learnloop.core.registry import RegistryService
@@ -44,7 +45,7 @@ SPLIT = "split"
 SKEW_FLAG = 0.2
 
 
-class PrivacySpec(BaseModel):
+class PrivacySpec(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     drop_columns: list[Text] = Field(
@@ -67,7 +68,7 @@ class PrivacySpec(BaseModel):
     max_suppression: float = Field(0.05, ge=0, le=0.5, description="Most rows suppressed.")
 
 
-class LoopDatasetRequest(BaseModel):
+class LoopDatasetRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from learnloop import __version__
 from learnloop.core.catalog import FamilyCatalog
@@ -27,6 +27,7 @@ from learnloop.core.datasets import DatasetService
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.family import AnyFamily, issues_of
 from learnloop.core.identifiers import ALIAS_RE, AliasName, ModelName, ObjectId, Text
+from learnloop.core.inputs import ClientModel
 from learnloop.core.jobs import JobContext
 from learnloop.core.registry import RegistryService, check_name
 from learnloop.loop.incremental import (
@@ -40,7 +41,7 @@ from learnloop.loop.incremental import (
 RUN_ID_FILE = "mlflow_run_id"
 
 
-class FitRequest(BaseModel):
+class FitRequest(ClientModel):
     """What every fitting job names: the family, the model, the data and base params."""
 
     model_config = ConfigDict(extra="forbid")

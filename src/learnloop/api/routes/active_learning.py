@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.security import Ingester, Reader, Writer, container_of
 from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ModelName, ObjectId, Seed
+from learnloop.core.inputs import ClientModel
 
 router = APIRouter(prefix="/v1/active-learning", tags=["active-learning"])
 
 Strategy = Literal["uncertainty", "margin", "entropy", "diversity", "mix", "random"]
 
 
-class SelectIn(BaseModel):
+class SelectIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName
@@ -33,7 +34,7 @@ class SelectIn(BaseModel):
     seed: Seed = 0
 
 
-class AssignIn(BaseModel):
+class AssignIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName
@@ -41,7 +42,7 @@ class AssignIn(BaseModel):
     n: int = Field(10, ge=1, le=1_000)
 
 
-class LabelIn(BaseModel):
+class LabelIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: ObjectId

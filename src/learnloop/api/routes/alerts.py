@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from learnloop.api.security import Admin, Reader, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ObjectId, Text
+from learnloop.core.inputs import ClientModel
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., min_length=1, max_length=128)

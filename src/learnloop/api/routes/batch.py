@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.errors import ErrorBody
 from learnloop.api.schemas import JobResponse
@@ -14,12 +14,13 @@ from learnloop.api.security import Predictor, container_of
 from learnloop.core.auth import Permission, Principal
 from learnloop.core.errors import Conflict, NotFound
 from learnloop.core.identifiers import AliasName, ModelName, ObjectId, Version
+from learnloop.core.inputs import ClientModel
 from learnloop.core.paths import MAX_PATH_CHARS
 
 router = APIRouter(prefix="/v1/batch", tags=["batch"])
 
 
-class BatchSubmitRequest(BaseModel):
+class BatchSubmitRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.schemas import DatasetResponse
 from learnloop.api.security import Reader, Writer, container_of
@@ -16,6 +16,7 @@ from learnloop.core.auth import Principal
 from learnloop.core.datasets import read_table
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import Finite, ObjectId, Seed, Text
+from learnloop.core.inputs import ClientModel
 from learnloop.loop.dataset_builder import LoopDatasetRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -95,7 +96,7 @@ def from_feedback(
     return {"dataset": DatasetResponse.of(record).model_dump(mode="json"), "validation": report}
 
 
-class DpQueryIn(BaseModel):
+class DpQueryIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["count", "sum", "mean", "histogram"]
@@ -108,7 +109,7 @@ class DpQueryIn(BaseModel):
     where: dict[Text, Any] | None = Field(None, max_length=64)
 
 
-class DpReleaseIn(BaseModel):
+class DpReleaseIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     queries: list[DpQueryIn] = Field(..., min_length=1, max_length=100)
@@ -145,7 +146,7 @@ def privacy_budget(
     return c.dp_releases.budget(dataset_id)
 
 
-class SynthesizeIn(BaseModel):
+class SynthesizeIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: int | None = Field(None, ge=1, le=10_000_000, description="Default: as many as real.")

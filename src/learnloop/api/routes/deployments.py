@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.deployments import Deployment, DeploymentSpec
 from learnloop.core.errors import NotFound
 from learnloop.core.identifiers import ModelName, ObjectId
+from learnloop.core.inputs import ClientModel
 from learnloop.core.shadow import shadow_report
 
 router = APIRouter(tags=["deployments"])
@@ -27,7 +28,7 @@ class ApplyDeploymentRequest(DeploymentSpec):
     )
 
 
-class ReasonRequest(BaseModel):
+class ReasonRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field("", max_length=1024)

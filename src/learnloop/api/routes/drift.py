@@ -7,18 +7,19 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.routes.feedback import parse_duration
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import Duration, ModelName, ObjectId, Text
+from learnloop.core.inputs import ClientModel
 from learnloop.loop.drift import DriftConfig, drift_html
 
 router = APIRouter(prefix="/v1/drift", tags=["drift"])
 
 
-class MonitorIn(BaseModel):
+class MonitorIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName

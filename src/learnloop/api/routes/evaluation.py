@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.schemas import JobResponse
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.errors import NotFound
 from learnloop.core.identifiers import ModelName, ObjectId, Seed, Text, Version
+from learnloop.core.inputs import ClientModel
 
 router = APIRouter(prefix="/v1/evaluation", tags=["evaluation"])
 
 
-class GateIn(BaseModel):
+class GateIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: Text = Field(..., description="accuracy, f1, roc_auc, pr_auc, log_loss, ece, rmse, …")
@@ -25,7 +26,7 @@ class GateIn(BaseModel):
     )
 
 
-class EvaluationIn(BaseModel):
+class EvaluationIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName

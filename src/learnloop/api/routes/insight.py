@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from learnloop.api.security import Admin, Predictor, Reader, Writer, container_of
 from learnloop.core.auth import Principal
@@ -19,11 +19,12 @@ from learnloop.core.identifiers import (
     Text,
     Version,
 )
+from learnloop.core.inputs import ClientModel
 
 router = APIRouter(tags=["explanations", "fairness"])
 
 
-class ExplainIn(BaseModel):
+class ExplainIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     inputs: list[Annotated[dict[str, Any], Field(max_length=10_000)]] = Field(
@@ -69,7 +70,7 @@ def importance(
     return container_of(request).insight.importance(name, version=version, alias=alias, rows=rows)
 
 
-class SensitiveRecord(BaseModel):
+class SensitiveRecord(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     subject_id: str = Field(..., min_length=1, max_length=255)
@@ -83,7 +84,7 @@ class SensitiveRecord(BaseModel):
     ] = Field(max_length=256)
 
 
-class SensitiveIn(BaseModel):
+class SensitiveIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     records: list[SensitiveRecord] = Field(..., min_length=1, max_length=100_000)
@@ -108,7 +109,7 @@ def get_sensitive(
     return {"subject_id": subject_id, "attributes": found.get(subject_id)}
 
 
-class BiasIn(BaseModel):
+class BiasIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName

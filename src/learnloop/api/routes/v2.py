@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from learnloop.api.dataplane import InferenceDataPlane
 from learnloop.api.errors import status_of
@@ -47,6 +47,7 @@ from learnloop.api.security import Predictor
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, LearnloopError
 from learnloop.core.identifiers import ModelName, Version
+from learnloop.core.inputs import ClientModel
 
 log = logging.getLogger("learnloop.api")
 
@@ -86,7 +87,9 @@ router = APIRouter(prefix="/v2", tags=["inference (v2)"], route_class=OipRoute)
 # -- wire types -----------------------------------------------------------------------------------
 
 
-class TensorRequest(BaseModel):
+class TensorRequest(ClientModel):
+    model_config = ConfigDict(extra="ignore")  # the protocol lets clients add fields
+
     name: str = Field(min_length=1, max_length=256)
     shape: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(max_length=16)
     datatype: str = Field(max_length=16)
@@ -94,13 +97,17 @@ class TensorRequest(BaseModel):
     data: Any = None
 
 
-class RequestedOutput(BaseModel):
+class RequestedOutput(ClientModel):
+    model_config = ConfigDict(extra="ignore")  # the protocol lets clients add fields
+
     name: str = Field(min_length=1, max_length=256)
     parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
 
 
-class InferRequest(BaseModel):
+class InferRequest(ClientModel):
     """``parameters`` may carry ``subject_id`` (sticky routing) and ``alias``."""
+
+    model_config = ConfigDict(extra="ignore")  # the protocol lets clients add fields
 
     id: str | None = Field(None, max_length=256)
     parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from learnloop.api.security import Ingester, Predictor, Reader, Writer, container_of
 from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import AliasName, ModelName, ObjectId, SubjectId, Text, Version
+from learnloop.core.inputs import ClientModel
 from learnloop.families.knowledge_tracing.schemas import Attempt, KnowledgeTracingInput
 from learnloop.families.knowledge_tracing.service import KnowledgeTracingService
 
@@ -44,12 +45,12 @@ class AnswerIn(Attempt):
     idempotency_key: str | None = Field(None, max_length=200)
 
 
-class AnswersRequest(BaseModel):
+class AnswersRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
     answers: list[AnswerIn] = Field(min_length=1, max_length=10_000)
 
 
-class Band(BaseModel):
+class Band(ClientModel):
     model_config = ConfigDict(extra="forbid")
     low: float = Field(0.5, ge=0, le=1)
     high: float = Field(0.85, ge=0, le=1)
@@ -61,7 +62,7 @@ class Band(BaseModel):
         return self
 
 
-class RecommendRequest(BaseModel):
+class RecommendRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
     learner_id: str | None = Field(None, min_length=1, max_length=200)
     history: list[Attempt] | None = Field(None, max_length=100_000)
@@ -80,14 +81,14 @@ class RecommendRequest(BaseModel):
         return self
 
 
-class ExplainRequest(BaseModel):
+class ExplainRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
     input: KnowledgeTracingInput
     version: Version | None = None
     alias: AliasName | None = None
 
 
-class DatasetRequest(BaseModel):
+class DatasetRequest(ClientModel):
     model_config = ConfigDict(extra="forbid")
     name: Text | None = None
     valid_fraction: float = Field(0.2, gt=0, lt=0.9)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from learnloop.core.family import FamilyParams
+from learnloop.core.inputs import ClientModel
 
 ModelKind = Literal["dkt", "attentive", "bkt", "ensemble"]
 NetKind = Literal["dkt", "attentive"]
@@ -112,7 +113,7 @@ def _skills(v: Any) -> Any:
     return v
 
 
-class Attempt(BaseModel):
+class Attempt(ClientModel):
     """One answered attempt of a learner."""
 
     model_config = ConfigDict(extra="forbid")
@@ -132,7 +133,7 @@ class Attempt(BaseModel):
         return self
 
 
-class KnowledgeTracingInput(BaseModel):
+class KnowledgeTracingInput(ClientModel):
     """Predict one item for one learner.
 
     Stateless: give ``history`` (the learner's earlier attempts, oldest first) — as a list of
