@@ -1,4 +1,4 @@
-"""Timestamps from clients are ISO 8601 only (``api/times.py``), and the alias lookup answers
+"""Timestamps from clients are ISO 8601 only (``core/times.py``), and the alias lookup answers
 404 for an alias that is not set — now or at the time asked."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from learnloop.api.times import MAX_LENGTH, Timestamp
 from learnloop.core.auth import Role
+from learnloop.core.times import MAX_LENGTH, Timestamp
 from tests.api.conftest import Served
 
 REFUSED = ["0", "0.5", "1700000000", "-1", "1e9", "yesterday", "2024-13-01", "x" * 65]

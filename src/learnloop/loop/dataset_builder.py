@@ -37,6 +37,7 @@ from learnloop.core.inputs import ClientModel
 from learnloop.core.labels import LabelledExample
 from learnloop.core.records import DatasetRecord
 from learnloop.core.registry import RegistryService
+from learnloop.core.times import Timestamp
 from learnloop.loop.drift import sample_psi
 from learnloop.loop.feedback import FeedbackService
 
@@ -73,9 +74,9 @@ class LoopDatasetRequest(ClientModel):
 
     model: ModelName
     name: Text | None = None
-    since: datetime | None = Field(None, description="Predictions made from this time on.")
-    until: datetime | None = Field(None, description="Predictions made before this time.")
-    cutoff: datetime | None = Field(
+    since: Timestamp | None = Field(None, description="Predictions made from this time on.")
+    until: Timestamp | None = Field(None, description="Predictions made before this time.")
+    cutoff: Timestamp | None = Field(
         None, description="Split time: earlier predictions train, later ones validate."
     )
     valid_fraction: float = Field(0.2, gt=0, lt=0.9, description="Used when no cutoff.")

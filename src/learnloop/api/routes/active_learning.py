@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ConfigDict, Field
 
 from learnloop.api.security import Ingester, Reader, Writer, container_of
-from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ModelName, ObjectId, Seed
 from learnloop.core.inputs import ClientModel
+from learnloop.core.times import Timestamp
 
 router = APIRouter(prefix="/v1/active-learning", tags=["active-learning"])
 

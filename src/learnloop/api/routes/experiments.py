@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from learnloop.api.security import Reader, container_of
-from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.experiments import experiment_results
 from learnloop.core.identifiers import ModelName, Text
+from learnloop.core.times import Timestamp
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 

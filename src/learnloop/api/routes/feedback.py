@@ -6,21 +6,23 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from learnloop.api.security import Ingester, Reader, container_of
-from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, NotFound
 from learnloop.core.feedback import FeedbackBatchIn, FeedbackIn, FeedbackRecord
+from learnloop.core.identifiers import Duration, ModelName, ObjectId, SubjectId
 from learnloop.core.labels import LabelledExample
+from learnloop.core.times import Timestamp
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_S = 3650 * 86400
 
 
 def parse_duration(text: str, field: str) -> timedelta:
@@ -30,6 +32,8 @@ def parse_duration(text: str, field: str) -> timedelta:
     seconds = int(m.group(1)) * UNITS[m.group(2)]
     if seconds <= 0:
         raise InvalidInput("bad duration", [Issue(field, "must be positive")])
+    if seconds > MAX_DURATION_S:
+        raise InvalidInput("bad duration", [Issue(field, "at most 10 years (3650d)")])
     return timedelta(seconds=seconds)
 
 
@@ -81,9 +85,9 @@ async def send_batch(
 @router.get("")
 def list_feedback(
     request: Request,
-    prediction_id: str | None = None,
-    subject_id: str | None = None,
-    model: str | None = None,
+    prediction_id: ObjectId | None = None,
+    subject_id: SubjectId | None = None,
+    model: ModelName | None = None,
     since: Timestamp | None = None,
     limit: int = Query(100, ge=1, le=10_000),
     principal: Principal = Reader,
@@ -102,11 +106,13 @@ def list_feedback(
 @router.get("/metrics")
 def feedback_metrics(
     request: Request,
-    model: str | None = None,
-    window: str = Query("24h", description="Length of the window ending at `until` (1h, 7d…)."),
+    model: ModelName | None = None,
+    window: Annotated[
+        Duration, Query(description="Length of the window ending at `until` (1h, 7d…).")
+    ] = "24h",
     since: Timestamp | None = Query(None, description="Window start (overrides `window`)."),
     until: Timestamp | None = Query(None, description="Window end (default: now)."),
-    bucket: str = Query("1h", description="Width of the time-series buckets."),
+    bucket: Annotated[Duration, Query(description="Width of the time-series buckets.")] = "1h",
     principal: Principal = Reader,
 ) -> dict[str, Any]:
     """Counts per type, rates (feedback, thumbs-up, click-through, completion), the rating
@@ -128,7 +134,7 @@ def feedback_metrics(
 @router.get("/labelled")
 def labelled_examples(
     request: Request,
-    model: str,
+    model: ModelName,
     since: Timestamp | None = Query(None, description="Predictions made from this time on."),
     until: Timestamp | None = Query(None, description="Predictions made before this time."),
     limit: int = Query(10_000, ge=1, le=1_000_000),
@@ -173,7 +179,9 @@ def example_json(ex: LabelledExample, *, inputs: bool) -> dict[str, Any]:
 
 
 @router.get("/{event_id}")
-def get_feedback(event_id: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
+def get_feedback(
+    event_id: ObjectId, request: Request, principal: Principal = Reader
+) -> dict[str, Any]:
     event = container_of(request).feedback.store.get(event_id)
     if event is None:
         raise NotFound("feedback event", event_id)

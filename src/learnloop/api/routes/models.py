@@ -18,9 +18,10 @@ from learnloop.api.schemas import (
     VersionResponse,
 )
 from learnloop.api.security import Predictor, Reader, Writer, container_of
-from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.errors import NotFound
+from learnloop.core.identifiers import AliasName, ModelName, Version
+from learnloop.core.times import Timestamp
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -43,29 +44,29 @@ def create_model(
 
 
 @router.get("/{name}")
-def get_model(name: str, request: Request, principal: Principal = Reader) -> ModelResponse:
+def get_model(name: ModelName, request: Request, principal: Principal = Reader) -> ModelResponse:
     return ModelResponse.of(container_of(request).registry.get_model(name))
 
 
 @router.get("/{name}/versions")
 def list_versions(
-    name: str, request: Request, principal: Principal = Reader
+    name: ModelName, request: Request, principal: Principal = Reader
 ) -> list[VersionResponse]:
     return [VersionResponse.of(v) for v in container_of(request).registry.list_versions(name)]
 
 
 @router.get("/{name}/versions/{version}")
 def get_version(
-    name: str, version: str, request: Request, principal: Principal = Reader
+    name: ModelName, version: Version, request: Request, principal: Principal = Reader
 ) -> VersionResponse:
     return VersionResponse.of(container_of(request).registry.get_version(name, version))
 
 
 @router.get("/{name}/aliases/history")
 def alias_history(
-    name: str,
+    name: ModelName,
     request: Request,
-    alias: str | None = Query(None, description="Only this alias."),
+    alias: AliasName | None = Query(None, description="Only this alias."),
     principal: Principal = Reader,
 ) -> list[AliasEventResponse]:
     events = container_of(request).registry.alias_history(name, alias)
@@ -74,8 +75,8 @@ def alias_history(
 
 @router.get("/{name}/aliases/{alias}")
 def alias_at(
-    name: str,
-    alias: str,
+    name: ModelName,
+    alias: AliasName,
     request: Request,
     at: Timestamp | None = Query(None, description="Point in time; default now."),
     principal: Principal = Reader,
@@ -101,7 +102,11 @@ def alias_at(
 
 @router.put("/{name}/aliases/{alias}")
 def set_alias(
-    name: str, alias: str, body: SetAliasRequest, request: Request, principal: Principal = Writer
+    name: ModelName,
+    alias: AliasName,
+    body: SetAliasRequest,
+    request: Request,
+    principal: Principal = Writer,
 ) -> AliasEventResponse:
     event = container_of(request).registry.set_alias(
         name, alias, body.version, actor=principal.name, reason=body.reason
@@ -111,7 +116,7 @@ def set_alias(
 
 @router.delete("/{name}/aliases/{alias}")
 def delete_alias(
-    name: str, alias: str, request: Request, principal: Principal = Writer
+    name: ModelName, alias: AliasName, request: Request, principal: Principal = Writer
 ) -> AliasEventResponse:
     event = container_of(request).registry.delete_alias(name, alias, actor=principal.name)
     return AliasEventResponse.of(event)
@@ -119,8 +124,8 @@ def delete_alias(
 
 @router.post("/{name}/aliases/{alias}/rollback")
 def rollback(
-    name: str,
-    alias: str,
+    name: ModelName,
+    alias: AliasName,
     request: Request,
     body: RollbackRequest | None = None,
     principal: Principal = Writer,
@@ -134,7 +139,7 @@ def rollback(
 
 @router.post("/{name}/predict")
 def predict(
-    name: str, body: PredictRequest, request: Request, principal: Principal = Predictor
+    name: ModelName, body: PredictRequest, request: Request, principal: Principal = Predictor
 ) -> PredictResponse:
     """Predict through the model's deployment (``champion`` when it has none)."""
     result = container_of(request).serving.predict(

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Request
 
 from learnloop.api.routes.feedback import parse_duration
 from learnloop.api.security import Reader, Writer, container_of
-from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import Duration, ModelName, Text
+from learnloop.core.times import Timestamp
 from learnloop.loop.quality import confidence_report, error_patterns
 
 router = APIRouter(tags=["quality"])

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ConfigDict, Field, model_validator
 
 from learnloop.api.security import Ingester, Predictor, Reader, Writer, container_of
-from learnloop.api.times import Timestamp
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import AliasName, ModelName, ObjectId, SubjectId, Text, Version
 from learnloop.core.inputs import ClientModel
+from learnloop.core.times import Timestamp
 from learnloop.families.knowledge_tracing.schemas import Attempt, KnowledgeTracingInput
 from learnloop.families.knowledge_tracing.service import KnowledgeTracingService
 

@@ -19,6 +19,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 MAX_LENGTH = 64
+MIN_YEAR, MAX_YEAR = 1900, 9000
 EXAMPLE = "2024-05-01T12:00:00Z"
 FORMAT = (
     "An ISO 8601 date (2024-05-01, meaning midnight) or date-time (2024-05-01T12:00:00Z, "
@@ -61,6 +62,10 @@ def parse_timestamp(value: object) -> datetime:
         aware.astimezone(UTC)  # representable everywhere it goes next
     except (OverflowError, ValueError):
         raise PydanticCustomError("timestamp_range", "timestamp out of range") from None
+    if not MIN_YEAR <= aware.year <= MAX_YEAR:  # room for windows of years either side
+        raise PydanticCustomError(
+            "timestamp_range", f"a timestamp lies in the years {MIN_YEAR} to {MAX_YEAR}"
+        )
     return aware
 
 
