@@ -10,6 +10,7 @@ fallback chain could answer.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pandas as pd
@@ -188,3 +189,29 @@ def test_true_and_false_are_not_numbers(edge: Served) -> None:
         r = s.client.request(method, url, json=body, headers=h)
         assert r.status_code == 422, (url, r.text)
         assert any(loc.endswith(field) for loc in _issue_locs(r)), r.text
+
+
+def test_labels_that_are_not_one_value_are_left_out_of_a_feedback_dataset(edge: Served) -> None:
+    s, h = edge, edge.auth()
+    labels: list[Any] = [0, 1, [1, 2], {"a": 1}, 1, 0, 1, 0, 1, 0, 0, 1]
+    for i, label in enumerate(labels):
+        r = s.client.post(
+            f"/v1/models/{MODEL}/predict", json={"inputs": s.rows[i % 5 : i % 5 + 1]}, headers=h
+        )
+        assert r.status_code == 200, r.text
+        pid = r.json()["prediction_ids"][0]
+        f = s.client.post(
+            "/v1/feedback", json={"type": "label", "prediction_id": pid, "value": label}, headers=h
+        )
+        assert f.status_code == 201, f.text
+        time.sleep(0.01)  # distinct prediction times for the time split
+    r = s.client.post(
+        "/v1/datasets/from-feedback",
+        json={"model": MODEL, "valid_fraction": 0.4, "name": None},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    lineage = r.json()["dataset"]["manifest"]["lineage"]
+    steps = {t["step"]: t for t in lineage["transforms"]}
+    assert steps["labels"]["left_out_not_a_single_value"] == 2
+    assert r.json()["dataset"]["rows"] == 10

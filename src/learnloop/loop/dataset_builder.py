@@ -194,13 +194,17 @@ class LoopDatasetBuilder:
         self, request: LoopDatasetRequest, *, actor: str
     ) -> tuple[DatasetRecord, dict[str, Any]]:
         model = self.registry.get_model(request.model)
-        examples = [
+        labelled = [
             e
             for e in self.feedback.labelled(
                 request.model, since=request.since, until=request.until, limit=request.limit
             )
             if e.label_source in request.label_sources and e.label is not None
         ]
+        # a training row needs one value as its label: a list or an object sent as a label
+        # (the feedback API takes any JSON) is left out and counted, never a crash
+        examples = [e for e in labelled if isinstance(e.label, str | int | float | bool)]
+        not_scalar = len(labelled) - len(examples)
         if len(examples) < 2:
             raise InvalidInput(
                 "not enough labelled examples",
@@ -223,6 +227,8 @@ class LoopDatasetBuilder:
                 **frame[SPLIT].value_counts().to_dict(),
             }
         ]
+        if not_scalar:
+            transforms.append({"step": "labels", "left_out_not_a_single_value": not_scalar})
         # train/serve skew compares what was served, before privacy transforms change it
         features = [c for c in frame.columns if c not in (*META, SPLIT, target)]
         reference = self._reference(served_version.dataset_id)

@@ -31,10 +31,12 @@ class MonitorIn(ClientModel):
     columns: list[Text] | None = Field(
         None, max_length=10_000, description="Only these input columns."
     )
-    wasserstein_threshold: float | None = Field(None, gt=0, le=1e6)
-    js_threshold: float | None = Field(None, gt=0, le=1)
-    psi_threshold: float | None = Field(None, gt=0, le=1e6)
-    alpha: float | None = Field(None, gt=0, lt=1)
+    # effect sizes below 1e-6 and test levels outside [1e-12, 0.5] mean nothing a sample can
+    # tell apart (and break the minimum-detectable-effect solvers)
+    wasserstein_threshold: float | None = Field(None, ge=1e-6, le=1e6)
+    js_threshold: float | None = Field(None, ge=1e-6, le=1)
+    psi_threshold: float | None = Field(None, ge=1e-6, le=1e6)
+    alpha: float | None = Field(None, ge=1e-12, le=0.5)
 
 
 @router.post("/monitor")
