@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from learnloop.core.deployments import FallbackSpec
+from learnloop.core.errors import InvalidInput
 from learnloop.core.serving import _timeout_s
 from tests.api.conftest import Served
 from tests.conftest import train_version
@@ -215,3 +216,19 @@ def test_labels_that_are_not_one_value_are_left_out_of_a_feedback_dataset(edge: 
     steps = {t["step"]: t for t in lineage["transforms"]}
     assert steps["labels"]["left_out_not_a_single_value"] == 2
     assert r.json()["dataset"]["rows"] == 10
+
+
+def test_a_parameter_route_never_answers_for_a_path_a_literal_route_owns(edge: Served) -> None:
+    s, h = edge, edge.auth()
+    for method, url, allow in [
+        ("DELETE", f"/v1/models/{MODEL}/aliases/history", "GET"),
+        ("PUT", f"/v1/models/{MODEL}/aliases/history", "GET"),
+        ("GET", "/v1/feedback/batch", "POST"),
+        ("GET", "/v1/training/start", "POST"),
+    ]:
+        r = s.client.request(method, url, json={"version": "1"}, headers=h)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, url, r.text)
+    with pytest.raises(InvalidInput):  # nor can another client make an alias of that name
+        s.container.registry.set_alias(MODEL, "history", "1", actor="test")
+    r = s.client.get(f"/v1/models/{MODEL}/aliases/history", headers=h)
+    assert r.status_code == 200 and isinstance(r.json(), list)

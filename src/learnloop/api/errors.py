@@ -128,15 +128,55 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on the request's path (the router's own
-    405 names only the methods of the first route that matched the path)."""
+    """The methods the API documents for the request's path: those of the most specific
+    routes that match it (``/aliases/history`` before ``/aliases/{alias}``). The router's own
+    405 names only the methods of the first route that matched."""
     path = get_route_path(request.scope)
+    matching = [
+        r
+        for r in flat_routes(request.app)
+        if getattr(r, "path_regex", None) is not None and r.path_regex.match(path)
+    ]
+    if not matching:
+        return []
+    best = max(specificity(r) for r in matching)
     methods: set[str] = set()
-    for route in flat_routes(request.app):
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(path):
+    for route in matching:
+        if specificity(route) == best:
             methods |= set(getattr(route, "methods", None) or ())
     return sorted(methods)
+
+
+def specificity(route: Any) -> tuple[int, ...]:
+    """1 for each literal segment of the route's template, 0 for each parameter: of two
+    templates matching one path, the greater is the one the API documents for it."""
+    parts = str(getattr(route, "path", "")).strip("/").split("/")
+    return tuple(0 if p.startswith("{") else 1 for p in parts)
+
+
+async def refuse_shadowed_methods(request: Request) -> None:
+    """Dependency of every route: a request that reached a parameter route (``DELETE
+    /v1/models/m/aliases/history`` matched ``/aliases/{alias}``) while a more specific route
+    owns its path answers 405 with that route's methods, as the schema describes, instead of
+    acting on a thing named like the literal segment."""
+    route = request.scope.get("route")
+    if route is None or "{" not in str(getattr(route, "path", "")):
+        return
+    cache: dict[int, list[Any]] = request.app.state.__dict__.setdefault("shadowing", {})
+    rivals = cache.get(id(route))
+    if rivals is None:  # the more specific templates of the same length, found once per route
+        mine = specificity(route)
+        rivals = cache[id(route)] = [
+            other
+            for other in flat_routes(request.app)
+            if getattr(other, "path_regex", None) is not None
+            and len(specificity(other)) == len(mine)
+            and specificity(other) > mine
+            and all(o >= m for o, m in zip(specificity(other), mine, strict=True))
+        ]
+    path = get_route_path(request.scope)
+    if any(other.path_regex.match(path) for other in rivals):
+        raise StarletteHTTPException(405)
 
 
 def flat_routes(app: FastAPI) -> list[Any]:

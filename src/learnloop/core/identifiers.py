@@ -41,6 +41,9 @@ ALIAS_RE = re.compile(ALIAS_PATTERN)
 OBJECT_ID_RE = re.compile(OBJECT_ID_PATTERN)
 SUBJECT_ID_RE = re.compile(SUBJECT_ID_PATTERN)
 
+RESERVED_ALIASES = frozenset({"history"})
+"""Alias names that are routes of their own (``/v1/models/{name}/aliases/history``)."""
+
 INT64_MAX = 2**63 - 1
 """The largest integer a client may send where a store keeps it (SQL BIGINT)."""
 
@@ -72,7 +75,10 @@ def check_version(value: object, loc: str = "version") -> str:
 
 
 def check_alias(value: object, loc: str = "alias") -> str:
-    return check("alias", value, loc)
+    alias = check("alias", value, loc)
+    if alias in RESERVED_ALIASES:
+        raise InvalidInput("invalid alias", [Issue(loc, f"{alias!r} is reserved")])
+    return alias
 
 
 def is_version(value: str) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound
-from learnloop.core.identifiers import ALIAS_RE, MODEL_RE, check_version
+from learnloop.core.identifiers import MODEL_RE, check_alias, check_version
 from learnloop.core.records import RETRAIN_TAG, AliasEvent, ModelRecord, VersionRecord
 from learnloop.core.stores import AliasHistory, AliasMove, AuditLog
 
@@ -211,7 +211,7 @@ class RegistryService:
         history event, no audit entry, no change notification) and the alias's latest event is
         returned unchanged — its ``to_version`` is ``version``, and its ``id`` tells a client
         that nothing new happened."""
-        check_name("alias", alias, ALIAS_RE)
+        check_alias(alias)
         self.registry.get_version(model, check_version(version))  # NotFound for a missing one
 
         def plan(stack: list[str], actual: str | None) -> AliasMove | None:
