@@ -232,3 +232,23 @@ def test_a_parameter_route_never_answers_for_a_path_a_literal_route_owns(edge: S
         s.container.registry.set_alias(MODEL, "history", "1", actor="test")
     r = s.client.get(f"/v1/models/{MODEL}/aliases/history", headers=h)
     assert r.status_code == 200 and isinstance(r.json(), list)
+
+
+def test_free_form_objects_keep_the_bounds_of_every_other_field(edge: Served) -> None:
+    s, h = edge, edge.auth()
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    bodies = [
+        '{"kind": "tune", "payload": {"params": {"lr": 1e309}}}',
+        '{"kind": "tune", "payload": {"n": 99999999999999999999999}}',
+        json.dumps({"kind": "tune", "payload": {"x": deep}}),
+        json.dumps({"kind": "tune", "payload": {"bad\x00key": 1}}),
+    ]
+    for text in bodies:
+        r = s.client.post(
+            "/v1/jobs", content=text, headers={**h, "content-type": "application/json"}
+        )
+        assert r.status_code == 422 and "payload" in r.text, (text[:80], r.text)
+    r = s.client.put(f"/v1/models/{MODEL}/policy", json={"x": deep}, headers=h)
+    assert r.status_code == 422, r.text

@@ -15,6 +15,7 @@ from learnloop.core.limits import (
     MAX_FEATURES,
     MAX_NAME_CHARS,
     MAX_STRING_CHARS,
+    JsonObject,
     name_problem,
     value_problem,
 )
@@ -137,7 +138,7 @@ class DatasetResponse(BaseModel):
 
 class SubmitJobRequest(Strict):
     kind: Text = Field(description="Job kind, e.g. `train`.")
-    payload: dict[str, Any] = Field(default_factory=dict, max_length=256)
+    payload: JsonObject = Field(default_factory=dict, max_length=256)
     priority: Literal["high", "normal", "low"] | Priority = "normal"
     max_attempts: int | None = Field(
         None, ge=1, le=20, description="Default: the `jobs.max_attempts` setting."

@@ -135,3 +135,19 @@ def name_problem(name: Any) -> str | None:
 def json_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+def bounded_json(value: Any) -> Any:
+    """``value`` unchanged if it keeps the bounds of :func:`value_problem`, else ``ValueError``
+    saying where (for free-form request fields: params, payloads, conditions, labels)."""
+    problem = value_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(bounded_json)]
+"""A free-form JSON object from a client: keys are names, numbers finite, integers within
+64 bits, strings bounded, nesting at most ``MAX_DEPTH`` (its key count is set per field)."""
+JsonValue = Annotated[Any, AfterValidator(bounded_json)]
+"""Any JSON value from a client, with the bounds of :data:`JsonObject`."""

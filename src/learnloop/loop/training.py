@@ -29,6 +29,7 @@ from learnloop.core.family import AnyFamily, issues_of
 from learnloop.core.identifiers import ALIAS_RE, AliasName, ModelName, ObjectId, Text
 from learnloop.core.inputs import ClientModel
 from learnloop.core.jobs import JobContext
+from learnloop.core.limits import JsonObject
 from learnloop.core.registry import RegistryService, check_name
 from learnloop.loop.incremental import (
     WarmStart,
@@ -49,7 +50,7 @@ class FitRequest(ClientModel):
     family: Text = Field(description="Family name, e.g. `tabular`.")
     model: ModelName = Field(description="Registered model name (created on first use).")
     dataset_id: ObjectId = Field(description="Dataset snapshot to fit on.")
-    params: dict[str, Any] = Field(
+    params: JsonObject = Field(
         default_factory=dict, max_length=256, description="The family's Params."
     )
 

@@ -11,6 +11,7 @@ from learnloop.api.security import Ingester, Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ModelName, ObjectId, Seed
 from learnloop.core.inputs import ClientModel
+from learnloop.core.limits import JsonValue
 from learnloop.core.times import Timestamp
 
 router = APIRouter(prefix="/v1/active-learning", tags=["active-learning"])
@@ -46,7 +47,7 @@ class LabelIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: ObjectId
-    label: Any = Field(..., description="The true label of the task's prediction.")
+    label: JsonValue = Field(..., description="The true label of the task's prediction.")
     labeller: str | None = Field(None, max_length=128, description="Default: the API key name.")
 
 

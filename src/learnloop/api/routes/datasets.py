@@ -17,6 +17,7 @@ from learnloop.core.datasets import read_table
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import Finite, ObjectId, Seed, Text
 from learnloop.core.inputs import ClientModel
+from learnloop.core.limits import JsonObject, JsonValue
 from learnloop.loop.dataset_builder import LoopDatasetRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -102,11 +103,11 @@ class DpQueryIn(ClientModel):
     kind: Literal["count", "sum", "mean", "histogram"]
     column: Text | None = None
     bounds: tuple[Finite, Finite] | None = None
-    bins: list[Any] | None = Field(None, max_length=10_000)
+    bins: list[JsonValue] | None = Field(None, max_length=10_000)
     epsilon: float = Field(0.1, gt=0, le=1_000)
     delta: float = Field(0.0, ge=0, lt=1)
     mechanism: Literal["laplace", "gaussian"] = "laplace"
-    where: dict[Text, Any] | None = Field(None, max_length=64)
+    where: JsonObject | None = Field(None, max_length=64)
 
 
 class DpReleaseIn(ClientModel):
@@ -151,7 +152,7 @@ class SynthesizeIn(ClientModel):
 
     rows: int | None = Field(None, ge=1, le=10_000_000, description="Default: as many as real.")
     seed: Seed = 0
-    conditions: dict[Text, Any] | None = Field(
+    conditions: JsonObject | None = Field(
         None, max_length=256, description="Fixed categorical values."
     )
     augment_target: Text | None = Field(

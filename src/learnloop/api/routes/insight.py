@@ -20,6 +20,7 @@ from learnloop.core.identifiers import (
     Version,
 )
 from learnloop.core.inputs import ClientModel
+from learnloop.core.limits import JsonObject
 
 router = APIRouter(tags=["explanations", "fairness"])
 
@@ -27,7 +28,7 @@ router = APIRouter(tags=["explanations", "fairness"])
 class ExplainIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[Annotated[dict[str, Any], Field(max_length=10_000)]] = Field(
+    inputs: list[Annotated[JsonObject, Field(max_length=10_000)]] = Field(
         ..., min_length=1, max_length=100
     )
     method: Literal["shap", "lime", "attribution"] = Field(

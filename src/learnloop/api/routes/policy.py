@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Request
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ModelName
+from learnloop.core.limits import JsonObject
 from learnloop.loop.policy import lineage as build_lineage
 
 router = APIRouter(prefix="/v1/models/{name}", tags=["policy"])
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/models/{name}", tags=["policy"])
 @router.put("/policy")
 def put_policy(
     name: ModelName,
-    body: Annotated[dict[str, Any], Body(max_length=64)],
+    body: Annotated[JsonObject, Body(max_length=64)],
     request: Request,
     principal: Principal = Writer,
 ) -> dict[str, Any]:

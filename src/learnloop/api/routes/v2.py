@@ -48,6 +48,7 @@ from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, LearnloopError
 from learnloop.core.identifiers import ModelName, Version
 from learnloop.core.inputs import ClientModel
+from learnloop.core.limits import JsonObject
 
 log = logging.getLogger("learnloop.api")
 
@@ -93,7 +94,7 @@ class TensorRequest(ClientModel):
     name: str = Field(min_length=1, max_length=256)
     shape: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(max_length=16)
     datatype: str = Field(max_length=16)
-    parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    parameters: JsonObject = Field(default_factory=dict, max_length=64)
     data: Any = None
 
 
@@ -101,7 +102,7 @@ class RequestedOutput(ClientModel):
     model_config = ConfigDict(extra="ignore")  # the protocol lets clients add fields
 
     name: str = Field(min_length=1, max_length=256)
-    parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    parameters: JsonObject = Field(default_factory=dict, max_length=64)
 
 
 class InferRequest(ClientModel):
@@ -110,7 +111,7 @@ class InferRequest(ClientModel):
     model_config = ConfigDict(extra="ignore")  # the protocol lets clients add fields
 
     id: str | None = Field(None, max_length=256)
-    parameters: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    parameters: JsonObject = Field(default_factory=dict, max_length=64)
     inputs: list[TensorRequest] = Field(max_length=1024)
     outputs: list[RequestedOutput] | None = Field(None, max_length=1024)
 
