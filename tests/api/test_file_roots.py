@@ -121,14 +121,19 @@ def _wait(served: Served, job_id: str) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not finish")
 
 
+def _batch(served: Served, path: str) -> dict[str, Any]:
+    """Submit a batch job over ``path`` with an admin key and wait for it to end."""
+    r = served.client.post(
+        "/v1/batch", json=_body("/v1/batch", served, path), headers=served.auth()
+    )
+    assert r.status_code == 202, r.text
+    return _wait(served, r.json()["id"])
+
+
 def test_a_file_inside_the_import_folder_is_predicted_and_named_as_given(
     served: Served, files: dict[str, Path]
 ) -> None:
-    r = served.client.post(
-        "/v1/batch", json=_body("/v1/batch", served, "batch-in.csv"), headers=served.auth()
-    )
-    assert r.status_code == 202, r.text
-    job = _wait(served, r.json()["id"])
+    job = _batch(served, "batch-in.csv")
     assert job["status"] == "succeeded", job["error"]
     assert job["result"]["rows"] == len(served.rows)
     assert job["result"]["results"] == f"/v1/batch/{job['id']}/results"
@@ -150,11 +155,7 @@ def test_only_operators_and_admins_may_name_files(served: Served, files: dict[st
 def test_a_failed_job_shows_the_message_without_traceback_or_server_paths(
     served: Served, files: dict[str, Path]
 ) -> None:
-    r = served.client.post(
-        "/v1/batch", json=_body("/v1/batch", served, "broken.csv"), headers=served.auth()
-    )
-    assert r.status_code == 202, r.text
-    job = _wait(served, r.json()["id"])
+    job = _batch(served, "broken.csv")
     assert job["status"] == "failed"
     assert "broken.csv" in job["error"]
     assert "traceback" not in job and "Traceback" not in str(job)
