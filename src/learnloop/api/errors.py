@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.routing import get_route_path
 
 from learnloop.api.redact import redact
@@ -154,14 +155,14 @@ def specificity(route: Any) -> tuple[int, ...]:
     return tuple(0 if p.startswith("{") else 1 for p in parts)
 
 
-async def refuse_shadowed_methods(request: Request) -> None:
+async def refuse_shadowed_methods(request: HTTPConnection) -> None:
     """Dependency of every route: a request that reached a parameter route (``DELETE
     /v1/models/m/aliases/history`` matched ``/aliases/{alias}``) while a more specific route
     owns its path answers 405 with that route's methods, as the schema describes, instead of
     acting on a thing named like the literal segment."""
     route = request.scope.get("route")
-    if route is None or "{" not in str(getattr(route, "path", "")):
-        return
+    if request.scope["type"] != "http" or "{" not in str(getattr(route, "path", "")):
+        return  # WebSockets have one verb; routes without parameters shadow nothing
     cache: dict[int, list[Any]] = request.app.state.__dict__.setdefault("shadowing", {})
     rivals = cache.get(id(route))
     if rivals is None:  # the more specific templates of the same length, found once per route
