@@ -39,6 +39,8 @@ def scanned_length(headers: Mapping[bytes, bytes]) -> int | None:
     content_type = headers.get(b"content-type")
     if content_type is None:
         return -1  # routes that read the body themselves may parse it as JSON
+    if content_type.startswith(b"application/json"):  # the common case, without a parser
+        return -1
     message = Message()
     message["content-type"] = content_type.decode("latin-1")
     subtype = message.get_content_subtype()
