@@ -252,3 +252,14 @@ def test_free_form_objects_keep_the_bounds_of_every_other_field(edge: Served) ->
         assert r.status_code == 422 and "payload" in r.text, (text[:80], r.text)
     r = s.client.put(f"/v1/models/{MODEL}/policy", json={"x": deep}, headers=h)
     assert r.status_code == 422, r.text
+
+
+def test_a_query_parameter_the_route_does_not_take_is_422(edge: Served) -> None:
+    s, h = edge, edge.auth()
+    for url in ("/v1/jobs?limt=5", f"/v1/drift/reports/{MODEL}?limit=1&=null", "/v1/health?x=1"):
+        r = s.client.get(url, headers=h)
+        assert r.status_code == 422, (url, r.text)
+        assert _issue_locs(r)[0].startswith("query."), r.text
+    assert s.client.get("/v1/jobs?limit=5", headers=h).status_code == 200
+    r = s.client.get(f"/v2/models/{MODEL}/ready?x=1")
+    assert r.status_code == 400 and "query.x" in r.json()["error"], r.text

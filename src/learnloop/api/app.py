@@ -12,7 +12,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from learnloop import __version__
-from learnloop.api.errors import install_error_handlers, refuse_shadowed_methods
+from learnloop.api.errors import install_error_handlers, route_rules
 from learnloop.api.observability import (
     ApiMetrics,
     JobsCollector,
@@ -96,8 +96,8 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         # learnloop exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks would
         # look up the global providers (environment reads) on every request
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # a parameter route never answers for a path a more specific route owns
-        dependencies=[Depends(refuse_shadowed_methods)],
+        # shadowed paths answer 405, unknown query parameters 422 (see route_rules)
+        dependencies=[Depends(route_rules)],
     )
     app.state.container = container
     metrics = ApiMetrics()

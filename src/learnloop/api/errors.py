@@ -155,29 +155,69 @@ def specificity(route: Any) -> tuple[int, ...]:
     return tuple(0 if p.startswith("{") else 1 for p in parts)
 
 
-async def refuse_shadowed_methods(request: HTTPConnection) -> None:
-    """Dependency of every route: a request that reached a parameter route (``DELETE
-    /v1/models/m/aliases/history`` matched ``/aliases/{alias}``) while a more specific route
-    owns its path answers 405 with that route's methods, as the schema describes, instead of
-    acting on a thing named like the literal segment."""
+async def route_rules(request: HTTPConnection) -> None:
+    """Dependency of every route, for what a route's own parameters cannot say.
+
+    * A request that reached a parameter route (``DELETE /v1/models/m/aliases/history``
+      matched ``/aliases/{alias}``) while a more specific route owns its path answers 405 with
+      that route's methods, as the schema describes, instead of acting on a thing named like
+      the literal segment.
+    * A query parameter the route does not take is a 422 naming it (``?limt=10`` is a typo, not
+      something to ignore), as an unknown field of a body is.
+    """
     route = request.scope.get("route")
-    if request.scope["type"] != "http" or "{" not in str(getattr(route, "path", "")):
-        return  # WebSockets have one verb; routes without parameters shadow nothing
-    cache: dict[int, list[Any]] = request.app.state.__dict__.setdefault("shadowing", {})
-    rivals = cache.get(id(route))
-    if rivals is None:  # the more specific templates of the same length, found once per route
-        mine = specificity(route)
-        rivals = cache[id(route)] = [
-            other
-            for other in flat_routes(request.app)
-            if getattr(other, "path_regex", None) is not None
-            and len(specificity(other)) == len(mine)
-            and specificity(other) > mine
-            and all(o >= m for o, m in zip(specificity(other), mine, strict=True))
-        ]
-    path = get_route_path(request.scope)
-    if any(other.path_regex.match(path) for other in rivals):
-        raise StarletteHTTPException(405)
+    if request.scope["type"] != "http" or route is None:
+        return  # WebSockets have one verb and authenticate with a query parameter
+    rules: dict[int, tuple[list[Any], frozenset[str]]] = request.app.state.__dict__.setdefault(
+        "route_rules", {}
+    )
+    found = rules.get(id(route))
+    if found is None:
+        found = rules[id(route)] = (_rivals(request.app, route), _query_names(route))
+    rivals, names = found
+    if rivals:
+        path = get_route_path(request.scope)
+        if any(other.path_regex.match(path) for other in rivals):
+            raise StarletteHTTPException(405)
+    if request.scope.get("query_string"):
+        unknown = sorted({k for k in request.query_params if k not in names})
+        if unknown:
+            known = ", ".join(sorted(names)) or "none"
+            raise e.InvalidInput(
+                "unknown query parameter",
+                [
+                    e.Issue(f"query.{k}", f"not a parameter of this route (known: {known})")
+                    for k in unknown
+                ],
+            )
+
+
+def _rivals(app: FastAPI, route: Any) -> list[Any]:
+    """The routes whose templates are more specific than ``route``'s for the same paths."""
+    if "{" not in str(getattr(route, "path", "")):
+        return []
+    mine = specificity(route)
+    return [
+        other
+        for other in flat_routes(app)
+        if getattr(other, "path_regex", None) is not None
+        and len(specificity(other)) == len(mine)
+        and specificity(other) > mine
+        and all(o >= m for o, m in zip(specificity(other), mine, strict=True))
+    ]
+
+
+def _query_names(route: Any) -> frozenset[str]:
+    """The query parameters ``route`` declares, its dependencies' included."""
+    names: set[str] = set()
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is None:
+            continue
+        names |= {p.alias for p in dependant.query_params}
+        stack.extend(dependant.dependencies)
+    return frozenset(names)
 
 
 def flat_routes(app: FastAPI) -> list[Any]:

@@ -17,10 +17,11 @@ these rules:
   **409** (``Conflict``), **501** (``MissingDependency``: a family or feature whose extra is not
   installed) and **503** (``StorageError``) — declared broadly, because a declared rare answer is
   better than an undeclared real one. A public operation with path parameters declares 404.
-- **Input.** An operation that takes any parameter or a body declares **422** (``InvalidInput``
-  or a request that fails its schema); an operation with a request body declares **413** (the
-  request middleware refuses bodies over ``api.max_body_bytes``), and one whose body FastAPI
-  parses declares **400** (a body it cannot read at all, such as JSON that is not UTF-8).
+- **Input.** Every operation declares **422** (``InvalidInput``, a request that fails its
+  schema, or a query parameter the operation does not take); an operation with a request body
+  declares **413** (the request middleware refuses bodies over ``api.max_body_bytes``), and one
+  whose body FastAPI parses declares **400** (a body it cannot read at all, such as JSON that is
+  not UTF-8).
 - **Bodies.** Every error answer above has the :class:`~learnloop.api.errors.ErrorBody` schema;
   FastAPI's ``HTTPValidationError`` (``{"detail": ...}``), which the server never sends, is
   gone. Routes of the Open Inference Protocol (``OipRoute``) answer errors in the protocol's
@@ -151,10 +152,8 @@ def _describe_operation(route: Any, permission: str | None, operation: dict[str,
     validation = responses.pop("422", None)
     if validation is not None and "422" in own:
         responses["422"] = validation  # the route declared its own 422
-    takes_input = bool(operation.get("parameters")) or "requestBody" in operation
-    codes: list[str] = []
-    if takes_input:
-        codes.append("400" if oip else "422")
+    # every operation: a query parameter it does not take is refused (api/errors.route_rules)
+    codes: list[str] = ["400" if oip else "422"]
     if getattr(route, "body_field", None) is not None:
         codes.append("400")  # FastAPI could not read the body (e.g. JSON that is not UTF-8)
     if "requestBody" in operation:
