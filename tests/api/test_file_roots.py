@@ -105,7 +105,9 @@ def test_paths_outside_the_import_folders_are_refused(
         )
         assert r.status_code == 422, (attempt, r.text)
         issue = r.json()["error"]["issues"][0]
-        assert issue["loc"].endswith(field), issue
+        # a NUL is refused wherever it is in a body: in a job's free-form payload, at `payload`
+        nul_in_payload = "\x00" in attempt and field == "payload.path"
+        assert issue["loc"].endswith("payload" if nul_in_payload else field), issue
         echoed = r.text.replace(json.dumps(attempt)[1:-1], "")  # the client's own text may echo
         assert str(served.home) not in echoed and str(outside.parent) not in echoed
     assert len(served.container.jobs.list(kind="batch_predict", limit=1000)) == before

@@ -19,7 +19,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 MAX_IDENTIFIER_CHARS = 255
 """Model names, subject ids, alias and version names in requests."""
@@ -149,5 +149,13 @@ def bounded_json(value: Any) -> Any:
 JsonObject = Annotated[dict[str, Any], AfterValidator(bounded_json)]
 """A free-form JSON object from a client: keys are names, numbers finite, integers within
 64 bits, strings bounded, nesting at most ``MAX_DEPTH`` (its key count is set per field)."""
+
+
+def json_object(max_keys: int) -> Any:
+    """:data:`JsonObject` with at most ``max_keys`` keys, as a type (the bound comes before the
+    validator, so it reaches the JSON schema also inside unions and lists)."""
+    return Annotated[dict[str, Any], Field(max_length=max_keys), AfterValidator(bounded_json)]
+
+
 JsonValue = Annotated[Any, AfterValidator(bounded_json)]
 """Any JSON value from a client, with the bounds of :data:`JsonObject`."""

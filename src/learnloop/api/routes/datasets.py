@@ -17,7 +17,7 @@ from learnloop.core.datasets import read_table
 from learnloop.core.errors import InvalidInput, Issue
 from learnloop.core.identifiers import Finite, ObjectId, Seed, Text
 from learnloop.core.inputs import ClientModel
-from learnloop.core.limits import JsonObject, JsonValue
+from learnloop.core.limits import JsonValue, json_object
 from learnloop.loop.dataset_builder import LoopDatasetRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -107,7 +107,7 @@ class DpQueryIn(ClientModel):
     epsilon: float = Field(0.1, gt=0, le=1_000)
     delta: float = Field(0.0, ge=0, lt=1)
     mechanism: Literal["laplace", "gaussian"] = "laplace"
-    where: JsonObject | None = Field(None, max_length=64)
+    where: json_object(64) | None = None  # type: ignore[valid-type]
 
 
 class DpReleaseIn(ClientModel):
@@ -152,8 +152,8 @@ class SynthesizeIn(ClientModel):
 
     rows: int | None = Field(None, ge=1, le=10_000_000, description="Default: as many as real.")
     seed: Seed = 0
-    conditions: JsonObject | None = Field(
-        None, max_length=256, description="Fixed categorical values."
+    conditions: json_object(256) | None = Field(  # type: ignore[valid-type]
+        None, description="Fixed categorical values."
     )
     augment_target: Text | None = Field(
         None, description="Edge-case augmentation: oversample rare classes of this column."

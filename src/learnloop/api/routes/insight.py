@@ -20,7 +20,7 @@ from learnloop.core.identifiers import (
     Version,
 )
 from learnloop.core.inputs import ClientModel
-from learnloop.core.limits import JsonObject
+from learnloop.core.limits import json_object
 
 router = APIRouter(tags=["explanations", "fairness"])
 
@@ -28,7 +28,7 @@ router = APIRouter(tags=["explanations", "fairness"])
 class ExplainIn(ClientModel):
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[Annotated[JsonObject, Field(max_length=10_000)]] = Field(
+    inputs: list[json_object(10_000)] = Field(  # type: ignore[valid-type]
         ..., min_length=1, max_length=100
     )
     method: Literal["shap", "lime", "attribution"] = Field(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 from learnloop.api.security import Reader, Writer, container_of
 from learnloop.core.auth import Principal
 from learnloop.core.identifiers import ModelName
-from learnloop.core.limits import JsonObject
+from learnloop.core.limits import json_object
 from learnloop.loop.policy import lineage as build_lineage
 
 router = APIRouter(prefix="/v1/models/{name}", tags=["policy"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/models/{name}", tags=["policy"])
 @router.put("/policy")
 def put_policy(
     name: ModelName,
-    body: Annotated[JsonObject, Body(max_length=64)],
+    body: Annotated[json_object(64), Body()],  # type: ignore[valid-type]
     request: Request,
     principal: Principal = Writer,
 ) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field
 
@@ -28,7 +28,7 @@ from learnloop.core.errors import Conflict, InvalidInput, Issue, NotFound, Train
 from learnloop.core.fitting import LocalFitContext
 from learnloop.core.identifiers import AliasName, Seed, StudyName, Text
 from learnloop.core.jobs import JobContext
-from learnloop.core.limits import JsonObject
+from learnloop.core.limits import json_object
 from learnloop.core.registry import ModelRegistry, RegistryService, check_name
 from learnloop.loop.training import FitRequest, check_fit_request
 from learnloop.loop.tuning.plan import SearchPlan, SearchRun
@@ -50,7 +50,7 @@ class TuneRequest(FitRequest):
     """What a search needs; only ``family``, ``model`` and ``dataset_id`` are required.
     ``params`` are the fixed base params of every trial."""
 
-    space: dict[str, Annotated[JsonObject, Field(max_length=16)]] | None = Field(
+    space: dict[str, json_object(16)] | None = Field(  # type: ignore[valid-type]
         None,
         max_length=256,
         description="Param → spec (type, low, high, log, choices); None: family default.",
