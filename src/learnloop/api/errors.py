@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import get_route_path
 
-from learnloop.api.redact import redact
+from learnloop.api.redact import client_message, redact
 from learnloop.core import errors as e
 from learnloop.core.serving import ModelUnavailable
 from learnloop.logs import request_id_var
@@ -73,8 +73,7 @@ def status_of(error: e.LearnloopError) -> int:
     return next(code for cls, code in STATUS if isinstance(error, cls))
 
 
-MAX_ISSUES = 50
-MAX_MESSAGE_CHARS = 2_000
+MAX_ISSUES = 100
 
 
 def error_body(kind: str, message: str, issues: list[dict[str, str]] | None = None) -> dict:
@@ -85,9 +84,7 @@ def error_body(kind: str, message: str, issues: list[dict[str, str]] | None = No
         {"loc": i["loc"][:200], "message": redact(i["message"][:500]) or ""}
         for i in issues[:MAX_ISSUES]
     ]
-    text = redact(message) or ""
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = text[:MAX_MESSAGE_CHARS] + f"… ({len(issues)} issues in all)"
+    text = client_message(message, f"… ({len(issues)} issues in all)")
     if len(issues) > MAX_ISSUES:
         shown.append({"loc": "", "message": f"and {len(issues) - MAX_ISSUES} more issues"})
     return {

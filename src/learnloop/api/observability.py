@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from learnloop.api.errors import error_body
 from learnloop.api.jsonbody import nonstandard_constants, scanned_length
 from learnloop.core.errors import Issue, LearnloopError
 from learnloop.core.ids import new_id
@@ -35,7 +36,6 @@ log = logging.getLogger("learnloop.api")
 OTHER = "other"  # the label of a version the registry does not know
 MAX_KNOWN_VERSIONS = 100_000
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-MAX_ISSUES = 100  # listed in one error body
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -207,7 +207,7 @@ class RequestMiddleware:
         try:
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 status = 413
-                await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
+                await _send_json(send, 413, rid, _too_large(self.max_body_bytes))
                 return
             received = 0
 
@@ -240,13 +240,13 @@ class RequestMiddleware:
                     issues = nonstandard_constants(body if scan < 0 else body[:scan])
                     if issues:
                         status = 422
-                        await _send_json(send, 422, rid, _not_json(issues, rid))
+                        await _send_json(send, 422, rid, _not_json(issues))
                         return
                     app_receive = _replay(body, messages, receive)
                 await self.app(scope, app_receive, send_with_id)
             except BodyTooLarge:
                 status = 413
-                await _send_json(send, 413, rid, _too_large(self.max_body_bytes, rid))
+                await _send_json(send, 413, rid, _too_large(self.max_body_bytes))
             except Exception:
                 # answer in the API's error shape (with the request id) instead of a plain 500
                 log.exception(
@@ -254,7 +254,9 @@ class RequestMiddleware:
                     extra={"route": getattr(scope.get("route"), "path", "<unmatched>")},
                 )
                 if status == 500 and not response_started:
-                    await _send_json(send, 500, rid, _internal(rid))
+                    await _send_json(
+                        send, 500, rid, error_body("InternalError", "internal server error")
+                    )
                 else:
                     raise
         finally:
@@ -311,37 +313,6 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
-def _internal(rid: str) -> dict[str, Any]:
-    return {
-        "error": {"type": "InternalError", "message": "internal server error", "issues": []},
-        "request_id": rid,
-    }
-
-
-def _not_json(issues: list[Issue], rid: str) -> dict[str, Any]:
-    shown = issues[:MAX_ISSUES]
-    more = f" (and {len(issues) - len(shown)} more)" if len(issues) > len(shown) else ""
-    return {
-        "error": {
-            "type": "InvalidInput",
-            "message": f"invalid JSON: NaN and Infinity are not JSON values{more}",
-            "issues": [{"loc": i.loc, "message": i.message} for i in shown],
-        },
-        "request_id": rid,
-    }
-
-
-def _too_large(limit: int, rid: str) -> dict[str, Any]:
-    return {
-        "error": {
-            "type": "PayloadTooLarge",
-            "message": f"request body over {limit} bytes",
-            "issues": [],
-        },
-        "request_id": rid,
-    }
-
-
 async def _send_json(send: Send, status: int, rid: str, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
     await send(
@@ -356,3 +327,15 @@ async def _send_json(send: Send, status: int, rid: str, body: dict[str, Any]) ->
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def _not_json(issues: list[Issue]) -> dict[str, Any]:
+    return error_body(
+        "InvalidInput",
+        "invalid JSON: NaN and Infinity are not JSON values",
+        [{"loc": i.loc, "message": i.message} for i in issues],
+    )
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return error_body("PayloadTooLarge", f"request body over {limit} bytes")

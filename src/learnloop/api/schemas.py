@@ -195,8 +195,6 @@ class JobEventResponse(BaseModel):
 
 def _bounded_input(item: dict[str, Any]) -> dict[str, Any]:
     """One prediction input within the bounds of ``core/limits.py`` (names, strings, size)."""
-    if len(item) > MAX_FEATURES:
-        raise ValueError(f"{len(item)} features (at most {MAX_FEATURES})")
     for name, value in item.items():
         problem = name_problem(name)
         if problem is not None:

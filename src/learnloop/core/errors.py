@@ -49,8 +49,8 @@ class LearnloopError(Exception):
 class NotFound(LearnloopError):
     """A named thing does not exist."""
 
-    def __init__(self, kind: str, name: str) -> None:
-        super().__init__(f"{kind} {name!r} not found")
+    def __init__(self, kind: str, name: str, message: str | None = None) -> None:
+        super().__init__(message or f"{kind} {name!r} not found")
         self.kind = kind
         self.name = name
 

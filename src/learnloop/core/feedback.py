@@ -44,7 +44,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from learnloop.core.errors import Conflict, StorageError
-from learnloop.core.identifiers import ModelName
+from learnloop.core.identifiers import ModelName, SubjectId
 from learnloop.core.ids import new_id
 from learnloop.core.inputs import ClientModel
 from learnloop.core.limits import (
@@ -52,7 +52,6 @@ from learnloop.core.limits import (
     MAX_ATTRIBUTES_KEYS,
     MAX_STRING_CHARS,
     MAX_VALUE_BYTES,
-    Identifier,
     json_size,
     no_control_characters,
     no_nul,
@@ -77,7 +76,7 @@ class FeedbackIn(ClientModel):
 
     type: FeedbackType
     prediction_id: Key | None = Field(None, max_length=64)
-    subject_id: Identifier | None = Field(
+    subject_id: SubjectId | None = Field(
         None, validate_default=True, description="Who it is about (no control characters)."
     )
     model: ModelName | None = None
@@ -148,8 +147,6 @@ class FeedbackIn(ClientModel):
     def _attributes(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         if v is None:
             return v
-        if len(v) > MAX_ATTRIBUTES_KEYS:
-            raise ValueError(f"{len(v)} keys (at most {MAX_ATTRIBUTES_KEYS})")
         problem = value_problem(v)
         if problem is not None:
             raise ValueError(problem)

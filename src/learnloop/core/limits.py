@@ -5,11 +5,11 @@ families refer to them, and ``docs/limits.md`` lists them. They are not settings
 of the API's contract (the OpenAPI schema shows them) and protect the stores and the metrics,
 whatever a deployment's body-size limit (``api.max_body_bytes``) is.
 
-Identifiers (model names, subject ids, idempotency keys, feature and attribute names) refuse
-control characters (``U+0000``–``U+001F`` and ``U+007F``, as ``core/identifiers.py`` does for
-subject ids in paths and queries): a NUL byte truncates C strings and cannot be stored by
-PostgreSQL, and control characters forge log lines. Free text (comments, string values) may
-hold line breaks and tabs but never a NUL.
+Names and keys (idempotency keys, feature and attribute names) refuse control characters
+(``U+0000``–``U+001F`` and ``U+007F``, as the shapes of ``core/identifiers.py`` do for model
+names and subject ids wherever they are sent): a NUL byte truncates C strings and cannot be
+stored by PostgreSQL, and control characters forge log lines. Free text (comments, string
+values) may hold line breaks and tabs but never a NUL.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field
 
-MAX_IDENTIFIER_CHARS = 255
-"""Model names, subject ids, alias and version names in requests."""
 MAX_NAME_CHARS = 256
 """Feature names, attribute keys."""
 MAX_STRING_CHARS = 10_000
@@ -53,26 +51,10 @@ def no_control_characters(value: str) -> str:
     return value
 
 
-Identifier = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_IDENTIFIER_CHARS),
-    AfterValidator(no_control_characters),
-]
-"""A client-given identifier (subject id, model, alias, version): 1–255 characters, no
-control characters."""
-
-Name = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_NAME_CHARS),
-    AfterValidator(no_control_characters),
-]
-"""A feature or attribute name: 1–256 characters, no control characters."""
-
-
 def value_problem(value: Any, *, depth: int = 0) -> str | None:
     """Why a JSON-like ``value`` breaks the bounds (``None`` when it keeps them): a string over
-    ``MAX_STRING_CHARS``, a non-finite number, a key that is not a :data:`Name`, nesting deeper
-    than ``MAX_DEPTH``."""
+    ``MAX_STRING_CHARS``, a non-finite number, a key that is not a name (see
+    :func:`name_problem`), nesting deeper than ``MAX_DEPTH``."""
     kind = type(value)
     if kind is str:
         return text_problem(value)

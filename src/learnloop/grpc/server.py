@@ -35,7 +35,7 @@ from learnloop.api.oip import (
     tensor_from_raw,
     tensor_from_values,
 )
-from learnloop.api.redact import redact
+from learnloop.api.redact import client_message
 from learnloop.container import Container
 from learnloop.core import errors as e
 from learnloop.core.auth import LOCAL_OPERATOR, Permission, Principal
@@ -94,7 +94,7 @@ def translated(method: Handler[R]) -> Handler[R]:
             code = status_of(error)
             if code is grpc.StatusCode.INTERNAL:
                 log.error("gRPC call failed", exc_info=error)
-            context.abort(code, redact(error.message[:2_000]) or "")
+            context.abort(code, client_message(error.message))
         except Exception as error:
             log.exception("gRPC call failed")
             context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")

@@ -29,8 +29,6 @@ def results(
     control with a fixed-horizon test and an always-valid sequential p-value; the winner."""
     c = container_of(request)
     deployment = c.deployments.get(model)
-    if since is not None and since.tzinfo is None:
-        since = since.astimezone()
     if c.ledger is not None:
         c.ledger.flush(5)
     records = c.predictions.list(model, limit=limit, since=since)

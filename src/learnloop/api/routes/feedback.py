@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -35,12 +35,6 @@ def parse_duration(text: str, field: str) -> timedelta:
     if seconds > MAX_DURATION_S:
         raise InvalidInput("bad duration", [Issue(field, "at most 10 years (3650d)")])
     return timedelta(seconds=seconds)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 @router.post(
@@ -97,7 +91,7 @@ def list_feedback(
         prediction_id=prediction_id,
         subject_id=subject_id,
         model=model,
-        since=_utc(since),
+        since=since,
         limit=limit,
     )
     return [event_json(e) for e in events]
@@ -119,7 +113,6 @@ def feedback_metrics(
     distribution and mean dwell — per model/version/arm — plus orphans and a time series."""
     span = parse_duration(window, "window")
     width = parse_duration(bucket, "bucket")
-    since, until = _utc(since), _utc(until)
     if since is not None and until is not None and since >= until:
         raise InvalidInput("bad window", [Issue("since", "must be before until")])
     return container_of(request).feedback.metrics(
@@ -143,9 +136,7 @@ def labelled_examples(
 ) -> dict[str, Any]:
     """Predictions of ``model`` joined with their feedback, one example each (late labels are
     picked up whenever they arrive)."""
-    examples = container_of(request).feedback.labelled(
-        model, since=_utc(since), until=_utc(until), limit=limit
-    )
+    examples = container_of(request).feedback.labelled(model, since=since, until=until, limit=limit)
     rows = [example_json(e, inputs=inputs) for e in examples]
     return {
         "model": model,

@@ -93,10 +93,8 @@ def alias_at(
     registry.get_model(name)
     version = registry.version_at(name, alias, at)
     if version is None:
-        missing = NotFound("alias", f"{name}@{alias}")
-        missing.message = f"alias '{name}@{alias}' was not set at {at.isoformat()}"
-        missing.args = (missing.message,)
-        raise missing
+        where = f"{name}@{alias}"
+        raise NotFound("alias", where, f"alias {where!r} was not set at {at.isoformat()}")
     return AliasAtResponse(model=name, alias=alias, at=at, version=version)
 
 

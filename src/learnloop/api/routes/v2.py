@@ -42,7 +42,7 @@ from learnloop.api.oip import (
     tensor_from_values,
 )
 from learnloop.api.openapi import BINARY, inline_schema
-from learnloop.api.redact import redact
+from learnloop.api.redact import client_message
 from learnloop.api.security import Predictor
 from learnloop.core.auth import Principal
 from learnloop.core.errors import InvalidInput, Issue, LearnloopError
@@ -79,7 +79,7 @@ def oip_error(error: LearnloopError) -> JSONResponse:
     if code >= 500:
         log.error("v2 request failed", exc_info=error)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-    return JSONResponse({"error": redact(error.message[:2_000])}, code, headers=headers)
+    return JSONResponse({"error": client_message(error.message)}, code, headers=headers)
 
 
 router = APIRouter(prefix="/v2", tags=["inference (v2)"], route_class=OipRoute)
